@@ -1,0 +1,39 @@
+# tbctl: `make demo` and `make test` install what is missing first (as root on
+# Debian/Ubuntu) and then do their job. See README.md.
+
+GO      := scripts/go.sh
+BIN     := bin/tbctl
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all build deps deps-bench demo test unit lint bench clean
+
+all: build
+
+deps:
+	scripts/install-deps.sh build run
+
+deps-bench:
+	scripts/install-deps.sh build run bench
+
+# A static binary: the same file runs on the host, in containers and on
+# remote hosts.
+build: deps
+	CGO_ENABLED=0 $(GO) build -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/tbctl
+
+demo: build
+	scripts/demo.sh $(BIN)
+
+lint: deps
+	@out=$$(gofmt -l cmd testbed roles collectors bench 2>/dev/null); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Unit tests run anywhere; integration tests (root, namespaces) run for real
+# as root and say why they skip otherwise. TBCTL_BIN lets them drive the CLI.
+test: build lint
+	TBCTL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./...
+
+bench: build deps-bench
+	bench/deploy-vs-mininet.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs what tbctl's build, tests and demo need on Debian/Ubuntu, and only
+# what is missing. Usage: scripts/install-deps.sh [build|run|bench]...
+#   build  a Go toolchain (>= 1.26)
+#   run    iproute2, CNI plugins, nftables (what a lab needs at run time)
+#   bench  Mininet and iperf3 (peers the benchmarks compare against)
+set -euo pipefail
+
+want_go="1.26"
+need_pkgs=()
+
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+want_pkg() { have_pkg "$1" || need_pkgs+=("$1"); }
+
+go_ok() {
+	local v
+	v=$("${1:-go}" env GOVERSION 2>/dev/null) || return 1
+	v=${v#go}
+	[ "$(printf '%s\n%s\n' "$want_go" "$v" | sort -V | head -1)" = "$want_go" ]
+}
+
+for what in "${@:-build run}"; do
+	for w in $what; do
+		case "$w" in
+		build)
+			if ! go_ok go && ! go_ok /usr/local/go/bin/go; then
+				# Debian's golang-go is older; Go >= 1.21 fetches the wanted
+				# toolchain from the Go module proxy (GOTOOLCHAIN).
+				want_pkg golang-go
+				want_pkg ca-certificates
+			fi
+			want_pkg git
+			want_pkg make
+			;;
+		run)
+			want_pkg iproute2
+			want_pkg containernetworking-plugins
+			want_pkg nftables
+			want_pkg iputils-ping
+			;;
+		bench)
+			want_pkg mininet
+			want_pkg iperf3
+			want_pkg time
+			;;
+		*) echo "install-deps: unknown group $w (use build, run, bench)" >&2; exit 1 ;;
+		esac
+	done
+done
+
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-deps: missing packages: ${need_pkgs[*]}; run as root (sudo make ...) or install them with apt-get" >&2
+		exit 2
+	fi
+	echo "install-deps: installing ${need_pkgs[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi

@@ -1,0 +1,154 @@
+package netns
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/tbctl/tbctl/testbed/lab"
+	"github.com/tbctl/tbctl/testbed/provider"
+	"github.com/tbctl/tbctl/testbed/topo"
+)
+
+// deployment is the state of one Deploy: the open namespaces of its nodes.
+type deployment struct {
+	lab  *lab.Lab
+	rec  *lab.Record
+	topo *topo.Topology
+	root *nodeNS
+
+	mu  sync.Mutex
+	nss map[string]*nodeNS // node name → its namespace (root for host nodes)
+}
+
+// action is one named step of a deploy, done for count items.
+type action struct {
+	name  string
+	count int
+	do    func(ctx context.Context, i int) error
+}
+
+// Deploy creates the lab as a list of named actions, each reporting its
+// progress.
+func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *topo.Topology, prog provider.Progress) error {
+	if err := ensureNetnsDir(); err != nil {
+		return err
+	}
+	root, err := rootNS()
+	if err != nil {
+		return fmt.Errorf("open root namespace: %w", err)
+	}
+	d := &deployment{lab: l, rec: rec, topo: t, root: root, nss: map[string]*nodeNS{}}
+	defer d.close()
+	if err := prepareMgmt(root, rec, t, func() error { return l.Save(rec) }); err != nil {
+		return err
+	}
+
+	for _, a := range d.actions() {
+		if a.count == 0 {
+			continue
+		}
+		prog.Start(a.name, a.count)
+		err := forEach(ctx, a.count, func(i int) error { return a.do(ctx, i) }, func() { prog.Add(1) })
+		prog.End(err)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *deployment) actions() []action {
+	t := d.topo
+	bridges := nodesOfKind(t, topo.KindBridge)
+	mgmtNodes := d.mgmtNodes()
+	withBinds := nodesWhere(t, func(n *topo.Node) bool { return len(n.Binds) > 0 })
+	withRoutes := nodesWhere(t, func(n *topo.Node) bool { return len(n.Routes) > 0 })
+	withCmd := nodesWhere(t, func(n *topo.Node) bool { return n.Cmd != "" })
+	withExec := nodesWhere(t, func(n *topo.Node) bool { return len(n.Exec) > 0 })
+	return []action{
+		{"create namespaces", len(t.Nodes), func(ctx context.Context, i int) error { return d.createNode(t.Nodes[i]) }},
+		{"create bridges", len(bridges), func(ctx context.Context, i int) error { return d.createBridge(bridges[i]) }},
+		{"attach management network", len(mgmtNodes), func(ctx context.Context, i int) error { return d.attachMgmt(ctx, mgmtNodes[i]) }},
+		{"create links", len(t.Links), func(ctx context.Context, i int) error { return d.createLink(t.Links[i]) }},
+		{"install routes", len(withRoutes), func(ctx context.Context, i int) error { return d.installRoutes(withRoutes[i]) }},
+		{"mount binds", len(withBinds), func(ctx context.Context, i int) error { return d.mountBinds(withBinds[i]) }},
+		{"start node commands", len(withCmd), func(ctx context.Context, i int) error { return d.startCmd(withCmd[i]) }},
+		{"run exec commands", len(withExec), func(ctx context.Context, i int) error { return d.runExec(ctx, withExec[i]) }},
+	}
+}
+
+func (d *deployment) close() {
+	for name, n := range d.nss {
+		if n != d.root {
+			n.Close()
+		}
+		delete(d.nss, name)
+	}
+	d.root.Close()
+}
+
+// ns returns the open namespace of a node, or the root namespace for host
+// nodes and the "host" side of links.
+func (d *deployment) ns(node string) *nodeNS {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if n, ok := d.nss[node]; ok {
+		return n
+	}
+	return d.root
+}
+
+func (d *deployment) createNode(n *topo.Node) error {
+	if !inNamespace(n.Kind) {
+		return nil
+	}
+	ns, err := createNS(namespacePath(d.rec, n.Name), needsForwarding(d.topo, n))
+	if err != nil {
+		return fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	d.mu.Lock()
+	d.nss[n.Name] = ns
+	d.mu.Unlock()
+	return nil
+}
+
+// createBridge makes the Linux bridge of a bridge node, named after it,
+// inside the node's namespace.
+func (d *deployment) createBridge(n *topo.Node) error {
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: n.Name}}
+	h := d.ns(n.Name).nl
+	if err := h.LinkAdd(br); err != nil {
+		return fmt.Errorf("node %s: create bridge: %w", n.Name, err)
+	}
+	if err := h.LinkSetUp(br); err != nil {
+		return fmt.Errorf("node %s: set bridge up: %w", n.Name, err)
+	}
+	return nil
+}
+
+// needsForwarding tells whether a node routes for others: a linux node with
+// more than one data interface in a statically routed topology.
+func needsForwarding(t *topo.Topology, n *topo.Node) bool {
+	return t.Routing == topo.RoutingStatic && n.Kind == topo.KindLinux && len(n.Interfaces) > 1
+}
+
+func nodesOfKind(t *topo.Topology, kind string) []*topo.Node {
+	return nodesWhere(t, func(n *topo.Node) bool { return n.Kind == kind })
+}
+
+func nodesWhere(t *topo.Topology, keep func(*topo.Node) bool) []*topo.Node {
+	var out []*topo.Node
+	for _, n := range t.Nodes {
+		if keep(n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// logPath is where a node's long-lived command writes its output.
+func logPath(l *lab.Lab, node string) string { return filepath.Join(l.Dir, "nodes", node+".log") }

@@ -1,0 +1,63 @@
+package netns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+
+	"github.com/tbctl/tbctl/testbed/errkind"
+	"github.com/tbctl/tbctl/testbed/lab"
+	"github.com/tbctl/tbctl/testbed/provider"
+	"github.com/tbctl/tbctl/testbed/topo"
+)
+
+// Exec runs argv inside a node, with the node's environment, passing stdio
+// through, and returns its exit status.
+func (p *Provider) Exec(ctx context.Context, l *lab.Lab, rec *lab.Record, node string, argv []string, stdio provider.Stdio) (int, error) {
+	n := rec.Topology.Node(node)
+	if n == nil {
+		return 0, errkind.User("lab %s has no node %q (nodes: %s)", rec.Name, node, nodeNames(rec.Topology))
+	}
+	if len(argv) == 0 {
+		return 0, errkind.User("no command given: tbctl exec %s %s -- CMD [ARGS...]", rec.Name, node)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	if env := nodeCommand(ctx, n, "").Env; env != nil {
+		cmd.Env = env
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.In, stdio.Out, stdio.Err
+	netPath := ""
+	if inNamespace(n.Kind) {
+		netPath = namespacePath(rec, n.Name)
+	}
+	if err := startIn(netPath, nodeMnt(l, n.Name), cmd); err != nil {
+		if errors.Is(err, exec.ErrNotFound) {
+			return 127, errkind.User("node %s: %v", node, err)
+		}
+		return 0, fmt.Errorf("node %s: %w", node, err)
+	}
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		if code := exit.ExitCode(); code >= 0 {
+			return code, nil
+		}
+		return 128 + 9, nil // ended by a signal
+	}
+	if err != nil {
+		return 0, err
+	}
+	return 0, nil
+}
+
+func nodeNames(t *topo.Topology) string {
+	s := ""
+	for i, n := range t.Nodes {
+		if i > 0 {
+			s += ", "
+		}
+		s += n.Name
+	}
+	return s
+}

@@ -1,0 +1,114 @@
+// Package provider defines what a backend must do to bring a lab up, show
+// it, run commands in it and take it down, and keeps the registry of
+// backends. Each backend lives in its own package below this one.
+package provider
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/tbctl/tbctl/testbed/lab"
+	"github.com/tbctl/tbctl/testbed/topo"
+)
+
+// Provider is one way of running labs.
+type Provider interface {
+	// Name is the name users pass to --provider.
+	Name() string
+	// Kinds lists the node kinds this provider can run.
+	Kinds() map[string]bool
+	// Preflight checks the environment (privileges, kernel features,
+	// helper binaries) before anything is changed. Failures are
+	// errkind.EnvError.
+	Preflight(ctx context.Context, t *topo.Topology) error
+	// Deploy creates the lab. The lab's directory and record exist already.
+	// On error the caller destroys whatever was made.
+	Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *topo.Topology, p Progress) error
+	// Destroy removes everything of the lab, whether or not Deploy
+	// finished. It is idempotent.
+	Destroy(ctx context.Context, l *lab.Lab, rec *lab.Record) error
+	// Inspect reports the live state of a deployed lab.
+	Inspect(ctx context.Context, l *lab.Lab, rec *lab.Record) (*Inspection, error)
+	// Exec runs a command inside a node and returns its exit status.
+	Exec(ctx context.Context, l *lab.Lab, rec *lab.Record, node string, argv []string, stdio Stdio) (int, error)
+	// Orphans lists labs that have kernel objects but no directory (their
+	// directory was lost); destroy --all removes them too.
+	Orphans(ctx context.Context) ([]string, error)
+}
+
+// Progress receives the status of deploy actions, in the manner of kind's
+// status logger: an action starts with a total, advances, and ends.
+type Progress interface {
+	Start(action string, total int)
+	Add(n int)
+	End(err error)
+}
+
+// Stdio is where an executed command's standard streams go.
+type Stdio struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// Inspection is the live state of a lab.
+type Inspection struct {
+	Name     string      `json:"name"`
+	Provider string      `json:"provider"`
+	State    string      `json:"state"`
+	MgmtNet  string      `json:"mgmtNetwork,omitempty"`
+	MgmtIPv4 string      `json:"mgmtSubnet,omitempty"`
+	Nodes    []NodeState `json:"nodes"`
+	Links    []LinkState `json:"links"`
+}
+
+// NodeState is one node as it is now.
+type NodeState struct {
+	Name       string       `json:"name"`
+	Kind       string       `json:"kind"`
+	Namespace  string       `json:"namespace,omitempty"`
+	MgmtIPv4   string       `json:"mgmtIPv4,omitempty"`
+	PIDs       []int        `json:"pids,omitempty"`
+	Interfaces []IfaceState `json:"interfaces"`
+}
+
+// IfaceState is one interface of a node as it is now.
+type IfaceState struct {
+	Name  string   `json:"name"`
+	MAC   string   `json:"mac,omitempty"`
+	MTU   int      `json:"mtu"`
+	State string   `json:"state"`
+	Addrs []string `json:"addresses,omitempty"`
+	Peer  string   `json:"peer,omitempty"` // "node:iface", "host:iface" or "mgmt"
+}
+
+// LinkState is one link of the topology.
+type LinkState struct {
+	Type string `json:"type"`
+	A    string `json:"a"`
+	B    string `json:"b,omitempty"`
+}
+
+var registry = map[string]Provider{}
+
+// Register adds a provider; backends call it from an init function.
+func Register(p Provider) { registry[p.Name()] = p }
+
+// Get returns the provider called name.
+func Get(name string) (Provider, error) {
+	if p, ok := registry[name]; ok {
+		return p, nil
+	}
+	return nil, fmt.Errorf("unknown provider %q: choose one of %v", name, Names())
+}
+
+// Names lists the registered providers.
+func Names() []string {
+	var names []string
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,214 @@
+// Package testbed is the engine's front door: it turns a topology file into
+// a running lab and back, whatever provider runs it. The CLI calls only this
+// package; it reads files, checks them (topo, ipplan), takes the lab's lock,
+// writes the lab's record before anything is created, and hands the work to
+// the provider, destroying whatever was made when a deploy fails.
+package testbed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/tbctl/tbctl/testbed/errkind"
+	"github.com/tbctl/tbctl/testbed/lab"
+	"github.com/tbctl/tbctl/testbed/provider"
+	"github.com/tbctl/tbctl/testbed/provider/netns"
+	"github.com/tbctl/tbctl/testbed/topo"
+	"github.com/tbctl/tbctl/testbed/topo/ipplan"
+)
+
+// DefaultProvider runs labs when neither the command line nor the file names
+// one.
+const DefaultProvider = netns.Name
+
+// Resolve reads, validates and plans a topology file for a provider. The
+// provider is providerFlag if set, else the file's own, else the default.
+// Bad input comes back as topo.Problems.
+func Resolve(path, providerFlag string) (*topo.Topology, provider.Provider, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, errkind.User("read topology: %v", err)
+	}
+	name := providerFlag
+	if name == "" {
+		name = providerOf(data, path)
+	}
+	p, err := provider.Get(name)
+	if err != nil {
+		return nil, nil, errkind.User("%v", err)
+	}
+	t, err := topo.Parse(data, path, topo.Options{Provider: p.Name(), Kinds: p.Kinds()})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ipplan.Apply(t); err != nil {
+		return nil, nil, err
+	}
+	return t, p, nil
+}
+
+// providerOf returns the provider a file names, or the default.
+func providerOf(data []byte, path string) string {
+	t, err := topo.Parse(data, path, topo.Options{})
+	if err == nil && t.Provider != "" {
+		return t.Provider
+	}
+	return DefaultProvider
+}
+
+// DeployOptions say what to deploy and how to report it.
+type DeployOptions struct {
+	File     string
+	Provider string // "" : the file's or the default
+	Name     string // "" : the file's name
+	Progress provider.Progress
+}
+
+// Deploy brings a lab up. On any failure, including a cancelled context,
+// whatever was created is destroyed before it returns.
+func Deploy(ctx context.Context, o DeployOptions) (rec *lab.Record, err error) {
+	t, p, err := Resolve(o.File, o.Provider)
+	if err != nil {
+		return nil, err
+	}
+	if o.Name != "" {
+		if err := topo.CheckLabName(o.Name); err != nil {
+			return nil, errkind.User("--name: %v", err)
+		}
+		if t.Mgmt.Network == lab.NamespaceName(t.Prefix, t.Name, "mgmt") {
+			t.Mgmt.Network = lab.NamespaceName(t.Prefix, o.Name, "mgmt")
+		}
+		t.Name = o.Name
+	}
+	if err := p.Preflight(ctx, t); err != nil {
+		return nil, err
+	}
+	l := lab.Open(t.Name)
+	unlock, err := l.Lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	rec = &lab.Record{
+		Name: t.Name, Provider: p.Name(), Prefix: t.Prefix, File: o.File,
+		Created: time.Now().UTC(), PID: os.Getpid(), State: lab.StateDeploying,
+		Topology: t, Namespace: map[string]string{},
+	}
+	for _, n := range t.Nodes {
+		if n.Kind != topo.KindHost {
+			rec.Namespace[n.Name] = lab.NamespaceName(t.Prefix, t.Name, n.Name)
+		}
+	}
+	if err := l.Create(rec); err != nil {
+		return nil, errkind.User("%v", err)
+	}
+	if err := p.Deploy(ctx, l, rec, t, o.Progress); err != nil {
+		cleanup := p.Destroy(context.WithoutCancel(ctx), l, rec)
+		if cleanup == nil {
+			cleanup = l.Remove()
+		}
+		if cleanup != nil {
+			return nil, fmt.Errorf("deploy %s: %w (cleanup also failed: %v; run `tbctl destroy %s`)", t.Name, err, cleanup, t.Name)
+		}
+		return nil, fmt.Errorf("deploy %s: %w (everything created was removed)", t.Name, err)
+	}
+	rec.State = lab.StateRunning
+	return rec, l.Save(rec)
+}
+
+// Destroy removes a lab. A lab that does not exist is not an error: destroy
+// is idempotent.
+func Destroy(ctx context.Context, name string) error {
+	l := lab.Open(name)
+	unlock, err := l.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	rec, _ := l.Load() // a missing or torn record still lets names be swept
+	pname := DefaultProvider
+	if rec != nil && rec.Provider != "" {
+		pname = rec.Provider
+	}
+	p, err := provider.Get(pname)
+	if err != nil {
+		return err
+	}
+	if err := p.Preflight(ctx, nil); err != nil {
+		return err
+	}
+	if err := p.Destroy(ctx, l, rec); err != nil {
+		return fmt.Errorf("destroy %s: %w", name, err)
+	}
+	return l.Remove()
+}
+
+// Labs lists deployed labs and, when orphans is set, labs that left objects
+// behind without a record.
+func Labs(ctx context.Context, orphans bool) ([]string, error) {
+	names, err := lab.List()
+	if err != nil || !orphans {
+		return names, err
+	}
+	for _, pname := range provider.Names() {
+		p, _ := provider.Get(pname)
+		more, err := p.Orphans(ctx)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, more...)
+	}
+	return names, nil
+}
+
+// DestroyAll removes every lab, orphans included.
+func DestroyAll(ctx context.Context) ([]string, error) {
+	names, err := Labs(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, n := range names {
+		errs = append(errs, Destroy(ctx, n))
+	}
+	return names, errors.Join(errs...)
+}
+
+// Open returns a deployed lab, its record and its provider.
+func Open(name string) (*lab.Lab, *lab.Record, provider.Provider, error) {
+	l := lab.Open(name)
+	rec, err := l.Load()
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil, nil, errkind.User("no lab called %q is deployed (see `tbctl inspect`)", name)
+		}
+		return nil, nil, nil, err
+	}
+	p, err := provider.Get(rec.Provider)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return l, rec, p, nil
+}
+
+// Inspect reports a deployed lab's live state.
+func Inspect(ctx context.Context, name string) (*provider.Inspection, error) {
+	l, rec, p, err := Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return p.Inspect(ctx, l, rec)
+}
+
+// Exec runs a command inside a node of a lab and returns its exit status.
+func Exec(ctx context.Context, labName, node string, argv []string, stdio provider.Stdio) (int, error) {
+	l, rec, p, err := Open(labName)
+	if err != nil {
+		return 0, err
+	}
+	return p.Exec(ctx, l, rec, node, argv, stdio)
+}
