@@ -147,4 +147,3 @@ func countNamespaces(prefix string) int {
 	}
 	return n
 }
-

@@ -32,7 +32,7 @@ func TestDemoLabConnectsEveryHost(t *testing.T) {
 			assert.Equal(t, "tb-it-demo-"+n.Name, n.Namespace)
 		}
 	}
-	h1 := insp.Nodes[1]
+	h1 := insp.Nodes[0]
 	require.Equal(t, "h1", h1.Name)
 	require.Equal(t, "s1:p1", h1.Interfaces[1].Peer)
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -39,6 +40,21 @@ type Record struct {
 	MgmtBr    string            `json:"mgmtBridge,omitempty"`
 	Topology  *topo.Topology    `json:"topology"`
 	Namespace map[string]string `json:"namespaces"` // node → namespace name
+
+	// Mechanisms records how each feature was served on this machine
+	// (feature → mechanism), as kernels differ.
+	Mechanisms map[string]string `json:"mechanisms,omitempty"`
+	mu         sync.Mutex
+}
+
+// SetMechanism records which mechanism served a feature.
+func (r *Record) SetMechanism(feature, mechanism string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.Mechanisms == nil {
+		r.Mechanisms = map[string]string{}
+	}
+	r.Mechanisms[feature] = mechanism
 }
 
 // States of a lab.

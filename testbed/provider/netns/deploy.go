@@ -20,6 +20,8 @@ type deployment struct {
 	topo *topo.Topology
 	root *nodeNS
 
+	linkNo map[*topo.Link]int // position of each link in the topology
+
 	mu  sync.Mutex
 	nss map[string]*nodeNS // node name → its namespace (root for host nodes)
 }
@@ -41,8 +43,11 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 	if err != nil {
 		return fmt.Errorf("open root namespace: %w", err)
 	}
-	d := &deployment{lab: l, rec: rec, topo: t, root: root, nss: map[string]*nodeNS{}}
+	d := &deployment{lab: l, rec: rec, topo: t, root: root, nss: map[string]*nodeNS{}, linkNo: map[*topo.Link]int{}}
 	defer d.close()
+	for i, link := range t.Links {
+		d.linkNo[link] = i
+	}
 	if err := prepareMgmt(root, rec, t, func() error { return l.Save(rec) }); err != nil {
 		return err
 	}

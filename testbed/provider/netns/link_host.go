@@ -3,7 +3,6 @@ package netns
 import (
 	"fmt"
 
-
 	"github.com/tbctl/tbctl/testbed/topo"
 )
 
@@ -11,7 +10,7 @@ import (
 // namespace. The root end carries the lab's alias so destroy finds it.
 func (d *deployment) createHostLink(l *topo.Link) error {
 	a, b := d.iface(l.A), d.iface(l.B)
-	if err := d.vethPair(a, d.ns(l.A.Node), b, d.root); err != nil {
+	if err := d.vethPair(d.ifindexFor(l), a, d.ns(l.A.Node), b, d.root); err != nil {
 		return err
 	}
 	return d.markRoot(b.Name)
@@ -34,4 +33,3 @@ func (d *deployment) isRootSide(e topo.Endpoint) bool {
 	n := d.topo.Node(e.Node)
 	return n == nil || n.Kind == topo.KindHost
 }
-

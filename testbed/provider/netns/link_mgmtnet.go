@@ -3,7 +3,6 @@ package netns
 import (
 	"fmt"
 
-
 	"github.com/tbctl/tbctl/testbed/topo"
 )
 
@@ -29,4 +28,3 @@ func (d *deployment) createMgmtNetLink(l *topo.Link) error {
 	}
 	return nil
 }
-

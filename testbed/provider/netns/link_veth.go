@@ -40,14 +40,26 @@ func linkName(l *topo.Link) string {
 // both namespaces, then attaches each end to its node.
 func (d *deployment) createVeth(l *topo.Link) error {
 	a, b := d.iface(l.A), d.iface(l.B)
-	return d.vethPair(a, d.ns(l.A.Node), b, d.ns(l.B.Node))
+	return d.vethPair(d.ifindexFor(l), a, d.ns(l.A.Node), b, d.ns(l.B.Node))
+}
+
+// firstIfindex starts the interface indexes tbctl chooses for the end of a
+// veth pair it creates; the kernel numbers the other end from 1 up. The two
+// ends of a pair then never share an index, which matters: the kernel
+// delays carrier changes of a veth whose index equals its peer's by up to a
+// second, and a bridge forwards on a port only once its carrier is seen.
+const firstIfindex = 1 << 16
+
+// ifindexFor returns a lab-wide unique index for the near end of link i.
+func (d *deployment) ifindexFor(l *topo.Link) int {
+	return firstIfindex + d.linkNo[l]
 }
 
 // vethPair makes a veth pair with end a in namespace nsA and end b in nsB
 // and configures both ends.
-func (d *deployment) vethPair(a *topo.Interface, nsA *nodeNS, b *topo.Interface, nsB *nodeNS) error {
+func (d *deployment) vethPair(index int, a *topo.Interface, nsA *nodeNS, b *topo.Interface, nsB *nodeNS) error {
 	veth := &netlink.Veth{
-		LinkAttrs:        netlink.LinkAttrs{Name: a.Name, MTU: a.MTU, HardwareAddr: a.MAC},
+		LinkAttrs:        netlink.LinkAttrs{Name: a.Name, Index: index, MTU: a.MTU, HardwareAddr: a.MAC},
 		PeerName:         b.Name,
 		PeerMTU:          uint32(b.MTU),
 		PeerHardwareAddr: b.MAC,

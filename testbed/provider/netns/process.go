@@ -23,17 +23,38 @@ func mntPath(l *lab.Lab, node string) string { return filepath.Join(l.Dir, "mnt"
 
 // enterNode joins the calling thread, which must be locked and disposable,
 // to a node's network namespace and, when mnt is not empty, its mount
-// namespace.
+// namespace. Like `ip netns exec`, it then gives the thread a private mount
+// namespace with /sys mounted afresh, so /sys/class/net shows the node's
+// interfaces.
 func enterNode(netPath, mnt string) error {
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return fmt.Errorf("unshare fs: %w", err)
+	}
 	if mnt != "" {
-		if err := unix.Unshare(unix.CLONE_FS); err != nil {
-			return fmt.Errorf("unshare fs: %w", err)
-		}
 		if err := setns(mnt, unix.CLONE_NEWNS); err != nil {
 			return err
 		}
 	}
-	return setns(netPath, unix.CLONE_NEWNET)
+	if err := setns(netPath, unix.CLONE_NEWNET); err != nil {
+		return err
+	}
+	return remountSys()
+}
+
+func remountSys() error {
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("unshare mount namespace: %w", err)
+	}
+	if err := unix.Mount("", "/", "none", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("make / a slave mount: %w", err)
+	}
+	if err := unix.Unmount("/sys", unix.MNT_DETACH); err != nil && err != unix.EINVAL {
+		return fmt.Errorf("unmount /sys: %w", err)
+	}
+	if err := unix.Mount("sysfs", "/sys", "sysfs", 0, ""); err != nil {
+		return fmt.Errorf("mount /sys for the node: %w", err)
+	}
+	return nil
 }
 
 func setns(path string, kind int) error {
