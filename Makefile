@@ -18,7 +18,7 @@ deps-bench:
 # A static binary: the same file runs on the host, in containers and on
 # remote hosts.
 build: deps
-	CGO_ENABLED=0 $(GO) build -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/tbctl
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/tbctl
 
 demo: build
 	scripts/demo.sh $(BIN)

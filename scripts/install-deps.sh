@@ -40,8 +40,10 @@ for what in "${@:-build run}"; do
 			;;
 		bench)
 			want_pkg mininet
+			want_pkg bridge-utils
 			want_pkg iperf3
 			want_pkg time
+			want_pkg bc
 			;;
 		*) echo "install-deps: unknown group $w (use build, run, bench)" >&2; exit 1 ;;
 		esac

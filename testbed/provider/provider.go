@@ -54,13 +54,15 @@ type Stdio struct {
 
 // Inspection is the live state of a lab.
 type Inspection struct {
-	Name     string      `json:"name"`
-	Provider string      `json:"provider"`
-	State    string      `json:"state"`
-	MgmtNet  string      `json:"mgmtNetwork,omitempty"`
-	MgmtIPv4 string      `json:"mgmtSubnet,omitempty"`
-	Nodes    []NodeState `json:"nodes"`
-	Links    []LinkState `json:"links"`
+	Name     string `json:"name"`
+	Provider string `json:"provider"`
+	State    string `json:"state"`
+	MgmtNet  string `json:"mgmtNetwork,omitempty"`
+	MgmtIPv4 string `json:"mgmtSubnet,omitempty"`
+	// Mechanisms says how features were served on this machine.
+	Mechanisms map[string]string `json:"mechanisms,omitempty"`
+	Nodes      []NodeState       `json:"nodes"`
+	Links      []LinkState       `json:"links"`
 }
 
 // NodeState is one node as it is now.

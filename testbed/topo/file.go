@@ -13,6 +13,7 @@ type File struct {
 
 	Addressing *AddressingDef `yaml:"addressing,omitempty" json:"addressing,omitempty"` // tbctl addition
 	Routing    string         `yaml:"routing,omitempty" json:"routing,omitempty"`       // tbctl addition: "static"
+	IPv6       bool           `yaml:"ipv6,omitempty" json:"ipv6,omitempty"`             // tbctl addition: keep IPv6 on in nodes
 
 	Topology TopologyDef `yaml:"topology" json:"topology"`
 }

@@ -262,6 +262,7 @@ func (p *parser) resolveAddressing(f *File, t *Topology) {
 
 func (p *parser) resolveRouting(f *File, t *Topology) {
 	t.Routing = f.Routing
+	t.IPv6 = f.IPv6
 	if f.Routing != RoutingNone && f.Routing != RoutingStatic {
 		p.probs.add(p.src.pos("/routing"), `use "static" or leave routing out`, "unknown routing %q", f.Routing)
 	}

@@ -111,7 +111,7 @@ func (d *deployment) createNode(n *topo.Node) error {
 	if !inNamespace(n.Kind) {
 		return nil
 	}
-	ns, err := createNS(namespacePath(d.rec, n.Name), needsForwarding(d.topo, n))
+	ns, err := createNS(namespacePath(d.rec, n.Name), d.topo.IPv6, needsForwarding(d.topo, n))
 	if err != nil {
 		return fmt.Errorf("node %s: %w", n.Name, err)
 	}

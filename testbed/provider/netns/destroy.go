@@ -38,6 +38,15 @@ func (p *Provider) Destroy(ctx context.Context, l *lab.Lab, rec *lab.Record) err
 	if err := killProcesses(append(append([]string{}, paths...), mnts...)); err != nil {
 		errs = append(errs, err)
 	}
+	// Root-namespace objects go first: once the namespaces are unpinned the
+	// kernel frees them in the background holding the rtnl lock, and
+	// deleting the management bridge would wait behind that.
+	root, err := rootNS()
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	errs = append(errs, deleteMarkedLinks(root, rec.Name), removeMgmt(root, rec))
 	for _, m := range mnts {
 		errs = append(errs, deleteNS(m))
 	}
@@ -47,13 +56,6 @@ func (p *Provider) Destroy(ctx context.Context, l *lab.Lab, rec *lab.Record) err
 		}
 	}
 	errs = append(errs, forEach(ctx, len(paths), func(i int) error { return deleteNS(paths[i]) }, nil))
-
-	root, err := rootNS()
-	if err != nil {
-		return errors.Join(append(errs, err)...)
-	}
-	defer root.Close()
-	errs = append(errs, deleteMarkedLinks(root, rec.Name), removeMgmt(root, rec))
 	return errors.Join(errs...)
 }
 

@@ -16,7 +16,7 @@ import (
 // completes them with the peers written in the topology.
 func (p *Provider) Inspect(ctx context.Context, l *lab.Lab, rec *lab.Record) (*provider.Inspection, error) {
 	t := rec.Topology
-	out := &provider.Inspection{Name: rec.Name, Provider: Name, State: rec.State, MgmtNet: rec.MgmtNet, MgmtIPv4: rec.MgmtIPv4}
+	out := &provider.Inspection{Name: rec.Name, Provider: Name, State: rec.State, MgmtNet: rec.MgmtNet, MgmtIPv4: rec.MgmtIPv4, Mechanisms: rec.Mechanisms}
 	peers := peerMap(t)
 	pinned := map[uint64]string{}
 	for _, n := range t.Nodes {

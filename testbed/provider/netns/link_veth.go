@@ -40,7 +40,19 @@ func linkName(l *topo.Link) string {
 // both namespaces, then attaches each end to its node.
 func (d *deployment) createVeth(l *topo.Link) error {
 	a, b := d.iface(l.A), d.iface(l.B)
-	return d.vethPair(d.ifindexFor(l), a, d.ns(l.A.Node), b, d.ns(l.B.Node))
+	if err := d.vethPair(d.ifindexFor(l), a, d.ns(l.A.Node), b, d.ns(l.B.Node)); err != nil {
+		return err
+	}
+	// Ends on host nodes live in the root namespace, which destroy does not
+	// delete: mark them so it finds them.
+	for _, e := range []topo.Endpoint{l.A, l.B} {
+		if d.isRootSide(e) {
+			if err := d.markRoot(e.Iface); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // firstIfindex starts the interface indexes tbctl chooses for the end of a

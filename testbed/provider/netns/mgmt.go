@@ -3,6 +3,7 @@ package netns
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/bits"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/containernetworking/cni/libcni"
+	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
 
 	"github.com/tbctl/tbctl/testbed/lab"
@@ -79,6 +81,11 @@ func prepareMgmt(root *nodeNS, rec *lab.Record, t *topo.Topology, save func() er
 	gw := netip.PrefixFrom(subnet.Addr().Next(), subnet.Bits())
 	if err := root.nl.AddrAdd(br, &netlink.Addr{IPNet: prefixToIPNet(gw)}); err != nil {
 		return fmt.Errorf("management bridge %s: add %s: %w (does another interface use this subnet? set mgmt.ipv4-subnet)", rec.MgmtBr, gw, err)
+	}
+	if !t.IPv6 {
+		if err := disableIPv6On(rec.MgmtBr); err != nil {
+			return err
+		}
 	}
 	if err := root.nl.LinkSetUp(br); err != nil {
 		return fmt.Errorf("set management bridge up: %w", err)
@@ -169,8 +176,35 @@ func (d *deployment) attachMgmt(ctx context.Context, n *topo.Node) error {
 	if n.MgmtIPv4.IsValid() {
 		rt.Args = [][2]string{{"IgnoreUnknown", "1"}, {"IP", n.MgmtIPv4.String()}}
 	}
-	if _, err := d.cni().AddNetworkList(ctx, list, rt); err != nil {
+	res, err := d.cni().AddNetworkList(ctx, list, rt)
+	if err != nil {
 		return fmt.Errorf("node %s: attach management network: %w", n.Name, err)
+	}
+	if d.topo.IPv6 {
+		return nil
+	}
+	// The host-side end is a bridge port in the root namespace. With IPv6
+	// on, the kernel spends seconds per few hundred such ports removing
+	// their IPv6 state when the lab's namespaces are freed.
+	result, err := current.NewResultFromResult(res)
+	if err != nil {
+		return fmt.Errorf("node %s: read CNI result: %w", n.Name, err)
+	}
+	for _, ifc := range result.Interfaces {
+		if ifc.Sandbox == "" && ifc.Name != d.rec.MgmtBr {
+			if err := disableIPv6On(ifc.Name); err != nil {
+				return fmt.Errorf("node %s: %w", n.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// disableIPv6On turns IPv6 off on one interface of the root namespace.
+func disableIPv6On(name string) error {
+	err := os.WriteFile("/proc/sys/net/ipv6/conf/"+name+"/disable_ipv6", []byte("1"), 0o644)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("disable IPv6 on %s: %w", name, err)
 	}
 	return nil
 }

@@ -67,8 +67,9 @@ func inThread(fn func() error) error {
 }
 
 // createNS makes a new network namespace, pins it at path, brings its
-// loopback up and, when forward is set, turns on IPv4 forwarding.
-func createNS(path string, forward bool) (*nodeNS, error) {
+// loopback up, turns IPv6 off unless ipv6 is set and, when forward is set,
+// turns on IPv4 forwarding.
+func createNS(path string, ipv6, forward bool) (*nodeNS, error) {
 	n := &nodeNS{path: path}
 	err := inThread(func() error {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
@@ -100,6 +101,11 @@ func createNS(path string, forward bool) (*nodeNS, error) {
 		if err := n.nl.LinkSetUp(lo); err != nil {
 			return fmt.Errorf("set lo up: %w", err)
 		}
+		if !ipv6 {
+			if err := disableIPv6(); err != nil {
+				return err
+			}
+		}
 		if forward {
 			// net sysctls follow the opener's network namespace.
 			if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
@@ -113,6 +119,18 @@ func createNS(path string, forward bool) (*nodeNS, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// disableIPv6 turns IPv6 off in the calling thread's network namespace, for
+// the interfaces there and those made later.
+func disableIPv6() error {
+	for _, conf := range []string{"all", "default"} {
+		p := "/proc/sys/net/ipv6/conf/" + conf + "/disable_ipv6"
+		if err := os.WriteFile(p, []byte("1"), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("disable IPv6: %w", err)
+		}
+	}
+	return nil
 }
 
 // openNS opens an existing named namespace.
