@@ -3,8 +3,10 @@ package integration
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -98,7 +100,7 @@ func TestSIGKILLDuringDeployThenDestroyLeavesNothing(t *testing.T) {
 	needRoot(t)
 	f, err := gen.Generate("linear", gen.Params{Name: "it-kill", Hosts: 100})
 	require.NoError(t, err)
-	f.Topology.Nodes["h1"] = withCmd(f.Topology.Nodes["h1"], "sleep 600")
+	f.Topology.Nodes["h1"] = withCmd(f.Topology.Nodes["h1"], "sleep "+processMarker)
 	data, err := gen.Marshal(f)
 	require.NoError(t, err)
 	file := writeFile(t, "kill.yaml", string(data))
@@ -127,9 +129,90 @@ func TestSIGKILLDuringDeployThenDestroyLeavesNothing(t *testing.T) {
 	}
 	_, errOut, code := cli(t, "", nil, "deploy", file, "--quiet")
 	require.Equal(t, 0, code, errOut)
+	require.NotEmpty(t, markedProcesses(), "the node's cmd is running")
 	_, errOut, code = cli(t, "", nil, "destroy", "--all")
 	require.Equal(t, 0, code, errOut)
 	requireNoTrace(t, "it-kill")
+}
+
+// An interrupted deploy removes what it made by itself.
+func TestInterruptedDeployCleansUp(t *testing.T) {
+	needRoot(t)
+	f, err := gen.Generate("linear", gen.Params{Name: "it-int", Hosts: 100})
+	require.NoError(t, err)
+	data, err := gen.Marshal(f)
+	require.NoError(t, err)
+	file := writeFile(t, "int.yaml", string(data))
+	cmd := exec.Command(tbctlBin(t), "deploy", file, "--quiet")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	require.NoError(t, cmd.Start())
+	require.True(t, waitFor(t, 20*time.Second, func() bool { return countNamespaces("tb-it-int-") >= 50 }))
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	err = cmd.Wait()
+	require.Error(t, err, "an interrupted deploy fails")
+	require.Contains(t, errb.String(), "everything created was removed")
+	requireNoTrace(t, "it-int")
+}
+
+// Without root the environment is what is missing: exit 2, one line.
+func TestWithoutRootExitStatusIsTwo(t *testing.T) {
+	needRoot(t) // to switch to an unprivileged user
+	bin := tbctlBin(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("setpriv (util-linux) is not installed")
+	}
+	dir, err := os.MkdirTemp("", "tbctl-noroot")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	copyBin := filepath.Join(dir, "tbctl")
+	data, err := os.ReadFile(bin)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(copyBin, data, 0o755))
+	topoData, err := os.ReadFile("../../topologies/demo.yaml")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "demo.yaml"), topoData, 0o644))
+	require.NoError(t, os.Chmod(dir, 0o755))
+
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", copyBin, "deploy", filepath.Join(dir, "demo.yaml"), "--name", "it-noroot")
+	out, err := cmd.CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	require.True(t, ok, "%v: %s", err, out)
+	require.Equal(t, 2, ee.ExitCode(), string(out))
+	require.Contains(t, string(out), "root")
+	require.Equal(t, 1, strings.Count(strings.TrimSpace(string(out)), "\n")+1, "one line: %q", out)
+}
+
+func TestCLIVersionHasRevision(t *testing.T) {
+	out, _, code := cli(t, "", nil, "version")
+	require.Equal(t, 0, code)
+	require.Regexp(t, `^tbctl \S+ \(revision [0-9a-f]{40}(\+dirty)?, `, out)
+}
+
+func TestCLIDeployJSONAndHostNode(t *testing.T) {
+	needRoot(t)
+	suffix := fmt.Sprintf("%d", os.Getpid()%10000)
+	file := writeFile(t, "hostnode.yaml", fmt.Sprintf(`name: it-hostnode
+mgmt: {disabled: true}
+topology:
+  nodes:
+    a: {kind: linux, interfaces: {eth1: {ipv4: [198.18.8.1/30]}}}
+    root: {kind: host, interfaces: {tbr%s: {ipv4: [198.18.8.2/30]}}}
+  links:
+    - endpoints: ["a:eth1", "root:tbr%s"]
+`, suffix, suffix))
+	out, errOut, code := cli(t, "", nil, "deploy", file, "--format", "json")
+	require.Equal(t, 0, code, errOut)
+	t.Cleanup(func() {
+		_, _, code := cli(t, "", nil, "destroy", "it-hostnode")
+		require.Equal(t, 0, code)
+		requireNoTrace(t, "it-hostnode")
+	})
+	require.Contains(t, out, `"name": "it-hostnode"`)
+	require.Contains(t, out, `"tbr`+suffix+`"`, "the host node's interface is shown")
+	require.Empty(t, errOut, "--format json prints no progress")
+	pingOut, err := exec.Command("ping", "-c", "1", "-W", "2", "198.18.8.1").CombinedOutput()
+	require.NoError(t, err, "the host reaches the node over the host-node link: %s", pingOut)
 }
 
 func withCmd(n topo.NodeDef, cmd string) topo.NodeDef {

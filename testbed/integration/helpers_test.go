@@ -50,7 +50,7 @@ func tbctlBin(t *testing.T) string {
 			return
 		}
 		builtBin = filepath.Join(dir, "tbctl")
-		out, err := exec.Command("go", "build", "-o", builtBin, "../../cmd/tbctl").CombinedOutput()
+		out, err := exec.Command("go", "build", "-buildvcs=auto", "-o", builtBin, "../../cmd/tbctl").CombinedOutput()
 		if err != nil {
 			binErr = fmt.Errorf("build tbctl: %v: %s", err, out)
 		}
@@ -202,6 +202,9 @@ func requireNoTrace(t *testing.T, labName string) {
 	}
 	_, err = os.Stat(filepath.Join(lab.RunDir, labName))
 	require.True(t, os.IsNotExist(err), "lab directory left behind")
+	for _, pid := range markedProcesses() {
+		require.Fail(t, "process left behind", "pid %d runs %q", pid, processMarker)
+	}
 	_, err = os.Stat(filepath.Join(lab.RunDir, "ipam", "tb-"+labName+"-mgmt"))
 	require.True(t, os.IsNotExist(err), "management address store left behind")
 }
@@ -217,4 +220,24 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() bool) bool {
 		time.Sleep(5 * time.Millisecond)
 	}
 	return false
+}
+
+// processMarker is an argument no other program uses: long-lived commands
+// started by tests carry it, so leftovers can be found.
+const processMarker = "600.4242"
+
+// markedProcesses returns the processes whose command line carries
+// processMarker.
+func markedProcesses() []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), "sleep\x00"+processMarker) {
+			var pid int
+			fmt.Sscan(e.Name(), &pid)
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

@@ -47,14 +47,19 @@ func (p *Provider) Inspect(ctx context.Context, l *lab.Lab, rec *lab.Record) (*p
 	return out, nil
 }
 
-// NodeStateOf reads one node's live interfaces.
+// NodeStateOf reads one node's live interfaces. For host nodes, whose
+// namespace is the host's, it shows only the interfaces the topology gave
+// them.
 func NodeStateOf(rec *lab.Record, n *topo.Node, peers map[string]string) provider.NodeState {
 	st := provider.NodeState{Name: n.Name, Kind: n.Kind}
-	if !inNamespace(n.Kind) {
-		return st
+	var ns *nodeNS
+	var err error
+	if inNamespace(n.Kind) {
+		st.Namespace = lab.NamespaceName(rec.Prefix, rec.Name, n.Name)
+		ns, err = openNS(namespacePath(rec, n.Name))
+	} else {
+		ns, err = rootNS()
 	}
-	st.Namespace = lab.NamespaceName(rec.Prefix, rec.Name, n.Name)
-	ns, err := openNS(namespacePath(rec, n.Name))
 	if err != nil {
 		return st
 	}
@@ -65,14 +70,14 @@ func NodeStateOf(rec *lab.Record, n *topo.Node, peers map[string]string) provide
 	}
 	for _, link := range links {
 		a := link.Attrs()
-		if a.Name == "lo" {
+		if a.Name == "lo" || (!inNamespace(n.Kind) && n.Interface(a.Name) == nil) {
 			continue
 		}
 		ifc := provider.IfaceState{Name: a.Name, MAC: a.HardwareAddr.String(), MTU: a.MTU, State: a.OperState.String(), Peer: peers[n.Name+":"+a.Name]}
 		addrs, _ := ns.nl.AddrList(link, netlink.FAMILY_V4)
 		for _, ad := range addrs {
 			ifc.Addrs = append(ifc.Addrs, ad.IPNet.String())
-			if a.Name == "eth0" && rec.MgmtBr != "" {
+			if a.Name == "eth0" && rec.MgmtBr != "" && inNamespace(n.Kind) {
 				st.MgmtIPv4 = ad.IP.String()
 				ifc.Peer = "mgmt"
 			}
