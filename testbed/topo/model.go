@@ -101,7 +101,8 @@ type Node struct {
 	Binds    []Bind
 	Cmd      string
 	Labels   map[string]string
-	MgmtIPv4 netip.Addr // zero: assigned by IPAM
+	MgmtIPv4 netip.Addr        // zero: assigned by IPAM
+	Sysctls  map[string]string // "net.ipv4.ip_forward" → "1", set inside the node
 
 	Interfaces []*Interface // in the order links were written
 	Routes     []Route      // computed by routing: static, or written in the file
