@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -185,6 +186,9 @@ func requireNoTrace(t *testing.T, labName string) {
 		require.False(t, strings.HasPrefix(e.Name(), "tb-"+labName+"-"), "namespace %s left behind", e.Name())
 	}
 	links, err := netlink.LinkList()
+	for i := 0; i < 10 && errors.Is(err, netlink.ErrDumpInterrupted); i++ {
+		links, err = netlink.LinkList()
+	}
 	require.NoError(t, err)
 	for _, l := range links {
 		require.NotEqual(t, "tbctl:"+labName, l.Attrs().Alias, "host interface %s left behind", l.Attrs().Name)

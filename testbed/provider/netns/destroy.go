@@ -185,7 +185,7 @@ func isZombie(pid int) bool {
 // deleteMarkedLinks deletes root-namespace interfaces carrying the lab's
 // alias (management bridge, host-link ends, dummies on host nodes).
 func deleteMarkedLinks(root *nodeNS, labName string) error {
-	links, err := root.nl.LinkList()
+	links, err := consistent(root.nl.LinkList)
 	if err != nil {
 		return fmt.Errorf("list host interfaces: %w", err)
 	}
@@ -208,7 +208,7 @@ func (p *Provider) Orphans(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	found := map[string]bool{}
-	if links, err := netlink.LinkList(); err == nil {
+	if links, err := consistent(netlink.LinkList); err == nil {
 		for _, link := range links {
 			if name, ok := strings.CutPrefix(link.Attrs().Alias, "tbctl:"); ok {
 				found[name] = true

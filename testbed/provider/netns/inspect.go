@@ -64,7 +64,7 @@ func NodeStateOf(rec *lab.Record, n *topo.Node, peers map[string]string) provide
 		return st
 	}
 	defer ns.Close()
-	links, err := ns.nl.LinkList()
+	links, err := consistent(ns.nl.LinkList)
 	if err != nil {
 		return st
 	}
@@ -74,7 +74,7 @@ func NodeStateOf(rec *lab.Record, n *topo.Node, peers map[string]string) provide
 			continue
 		}
 		ifc := provider.IfaceState{Name: a.Name, MAC: a.HardwareAddr.String(), MTU: a.MTU, State: a.OperState.String(), Peer: peers[n.Name+":"+a.Name]}
-		addrs, _ := ns.nl.AddrList(link, netlink.FAMILY_V4)
+		addrs, _ := consistent(func() ([]netlink.Addr, error) { return ns.nl.AddrList(link, netlink.FAMILY_V4) })
 		for _, ad := range addrs {
 			ifc.Addrs = append(ifc.Addrs, ad.IPNet.String())
 			if a.Name == "eth0" && rec.MgmtBr != "" && inNamespace(n.Kind) {

@@ -97,7 +97,7 @@ func prepareMgmt(root *nodeNS, rec *lab.Record, t *topo.Topology, save func() er
 // addresses that overlaps no route of the root namespace.
 func freeSubnet(root *nodeNS, n int) (netip.Prefix, error) {
 	length := min(24, 32-bits.Len(uint(n)))
-	routes, err := root.nl.RouteList(nil, netlink.FAMILY_V4)
+	routes, err := consistent(func() ([]netlink.Route, error) { return root.nl.RouteList(nil, netlink.FAMILY_V4) })
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("list routes: %w", err)
 	}

@@ -181,3 +181,16 @@ func nsInode(path string) (uint64, error) {
 	}
 	return st.Ino, nil
 }
+
+// consistent runs a netlink dump again when a concurrent change interrupted
+// it (the kernel then flags the results as possibly inconsistent).
+func consistent[T any](dump func() (T, error)) (T, error) {
+	var v T
+	var err error
+	for range 10 {
+		if v, err = dump(); !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return v, err
+		}
+	}
+	return v, err
+}
