@@ -12,6 +12,8 @@ import (
 	"os"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/tbctl/tbctl/testbed/errkind"
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/provider"
@@ -34,7 +36,7 @@ func Resolve(path, providerFlag string) (*topo.Topology, provider.Provider, erro
 	}
 	name := providerFlag
 	if name == "" {
-		name = providerOf(data, path)
+		name = providerOf(data)
 	}
 	p, err := provider.Get(name)
 	if err != nil {
@@ -50,11 +52,14 @@ func Resolve(path, providerFlag string) (*topo.Topology, provider.Provider, erro
 	return t, p, nil
 }
 
-// providerOf returns the provider a file names, or the default.
-func providerOf(data []byte, path string) string {
-	t, err := topo.Parse(data, path, topo.Options{})
-	if err == nil && t.Provider != "" {
-		return t.Provider
+// providerOf returns the provider a file names, or the default. A file too
+// broken to read gets the default, and Parse then reports its problems.
+func providerOf(data []byte) string {
+	var head struct {
+		Provider string `yaml:"provider"`
+	}
+	if yaml.Unmarshal(data, &head) == nil && head.Provider != "" {
+		return head.Provider
 	}
 	return DefaultProvider
 }

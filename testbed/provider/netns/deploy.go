@@ -3,7 +3,10 @@ package netns
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -72,6 +75,7 @@ func (d *deployment) actions() []action {
 	mgmtNodes := d.mgmtNodes()
 	withBinds := nodesWhere(t, func(n *topo.Node) bool { return len(n.Binds) > 0 })
 	withRoutes := nodesWhere(t, func(n *topo.Node) bool { return len(n.Routes) > 0 })
+	withSysctls := nodesWhere(t, func(n *topo.Node) bool { return len(n.Sysctls) > 0 })
 	withCmd := nodesWhere(t, func(n *topo.Node) bool { return n.Cmd != "" })
 	withExec := nodesWhere(t, func(n *topo.Node) bool { return len(n.Exec) > 0 })
 	return []action{
@@ -79,6 +83,7 @@ func (d *deployment) actions() []action {
 		{"create bridges", len(bridges), func(ctx context.Context, i int) error { return d.createBridge(bridges[i]) }},
 		{"attach management network", len(mgmtNodes), func(ctx context.Context, i int) error { return d.attachMgmt(ctx, mgmtNodes[i]) }},
 		{"create links", len(t.Links), func(ctx context.Context, i int) error { return d.createLink(t.Links[i]) }},
+		{"set sysctls", len(withSysctls), func(ctx context.Context, i int) error { return d.setSysctls(withSysctls[i]) }},
 		{"install routes", len(withRoutes), func(ctx context.Context, i int) error { return d.installRoutes(withRoutes[i]) }},
 		{"mount binds", len(withBinds), func(ctx context.Context, i int) error { return d.mountBinds(withBinds[i]) }},
 		{"start node commands", len(withCmd), func(ctx context.Context, i int) error { return d.startCmd(withCmd[i]) }},
@@ -133,6 +138,28 @@ func (d *deployment) createBridge(n *topo.Node) error {
 		return fmt.Errorf("node %s: set bridge up: %w", n.Name, err)
 	}
 	return nil
+}
+
+// setSysctls writes a node's net.* sysctls inside its namespace, after its
+// links exist so per-interface settings apply.
+func (d *deployment) setSysctls(n *topo.Node) error {
+	if !inNamespace(n.Kind) {
+		return fmt.Errorf("node %s: sysctls on a host node would change the host itself; set them outside tbctl", n.Name)
+	}
+	return d.inNodeNS(n.Name, func() error {
+		keys := make([]string, 0, len(n.Sysctls))
+		for k := range n.Sysctls {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+			if err := os.WriteFile(p, []byte(n.Sysctls[k]), 0o644); err != nil {
+				return fmt.Errorf("node %s: sysctl %s=%s: %w", n.Name, k, n.Sysctls[k], err)
+			}
+		}
+		return nil
+	})
 }
 
 // needsForwarding tells whether a node routes for others: a linux node with

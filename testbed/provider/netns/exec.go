@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"syscall"
 
 	"github.com/tbctl/tbctl/testbed/errkind"
 	"github.com/tbctl/tbctl/testbed/lab"
@@ -23,9 +24,7 @@ func (p *Provider) Exec(ctx context.Context, l *lab.Lab, rec *lab.Record, node s
 		return 0, errkind.User("no command given: tbctl exec %s %s -- CMD [ARGS...]", rec.Name, node)
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	if env := nodeCommand(ctx, n, "").Env; env != nil {
-		cmd.Env = env
-	}
+	cmd.Env = nodeEnv(n)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.In, stdio.Out, stdio.Err
 	netPath := ""
 	if inNamespace(n.Kind) {
@@ -40,10 +39,10 @@ func (p *Provider) Exec(ctx context.Context, l *lab.Lab, rec *lab.Record, node s
 	err := cmd.Wait()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
-		if code := exit.ExitCode(); code >= 0 {
-			return code, nil
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal()), nil // as shells report it
 		}
-		return 128 + 9, nil // ended by a signal
+		return exit.ExitCode(), nil
 	}
 	if err != nil {
 		return 0, err

@@ -95,16 +95,22 @@ func nodeMnt(l *lab.Lab, node string) string {
 // nodeCommand builds `sh -c line` with the node's environment.
 func nodeCommand(ctx context.Context, n *topo.Node, line string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", line)
-	cmd.Env = os.Environ()
+	cmd.Env = nodeEnv(n)
+	return cmd
+}
+
+// nodeEnv is tbctl's environment with the node's env on top.
+func nodeEnv(n *topo.Node) []string {
+	env := os.Environ()
 	keys := make([]string, 0, len(n.Env))
 	for k := range n.Env {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		cmd.Env = append(cmd.Env, k+"="+n.Env[k])
+		env = append(env, k+"="+n.Env[k])
 	}
-	return cmd
+	return env
 }
 
 // netPathOf is the namespace a node's processes run in ("" for host nodes).
