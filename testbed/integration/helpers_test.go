@@ -209,7 +209,7 @@ func requireNoTrace(t *testing.T, labName string) {
 	for _, pid := range markedProcesses() {
 		require.Fail(t, "process left behind", "pid %d runs %q", pid, processMarker)
 	}
-	_, err = os.Stat(filepath.Join(lab.RunDir, "ipam", "tb-"+labName+"-mgmt"))
+	_, err = os.Stat(filepath.Join(lab.RunDir, "ipam", labName))
 	require.True(t, os.IsNotExist(err), "management address store left behind")
 }
 

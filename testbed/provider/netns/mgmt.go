@@ -25,9 +25,10 @@ import (
 // default pool (198.18.0.0/16).
 var mgmtPool = netip.MustParsePrefix("198.19.0.0/16")
 
-// ipamDir is where the host-local IPAM plugin keeps management address
-// allocations, one folder per network.
-func ipamDir() string { return filepath.Join(lab.RunDir, "ipam") }
+// ipamDir is where the host-local IPAM plugin keeps a lab's management
+// address allocations. It is keyed by lab, not by network name, as two labs
+// may name their management networks alike.
+func ipamDir(labName string) string { return filepath.Join(lab.RunDir, "ipam", labName) }
 
 // mgmtBridgeName is the root-namespace bridge of a lab's management network:
 // short enough for IFNAMSIZ and stable for a lab name.
@@ -143,7 +144,7 @@ func cniConfList(rec *lab.Record) (*libcni.NetworkConfigList, error) {
 			"ipMasq":    false,
 			"ipam": map[string]any{
 				"type":    "host-local",
-				"dataDir": ipamDir(),
+				"dataDir": ipamDir(rec.Name),
 				"ranges": [][]map[string]string{{{
 					"subnet":  subnet.String(),
 					"gateway": subnet.Addr().Next().String(),
@@ -218,12 +219,7 @@ func removeMgmt(root *nodeNS, rec *lab.Record) error {
 			}
 		}
 	}
-	if rec.MgmtNet != "" {
-		if err := os.RemoveAll(filepath.Join(ipamDir(), rec.MgmtNet)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return os.RemoveAll(ipamDir(rec.Name))
 }
 
 func countKind(t *topo.Topology, kind string) int { return len(nodesOfKind(t, kind)) }
