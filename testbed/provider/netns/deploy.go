@@ -2,6 +2,7 @@ package netns
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +11,9 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
+	"github.com/tbctl/tbctl/testbed/errkind"
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/provider"
 	"github.com/tbctl/tbctl/testbed/topo"
@@ -132,7 +135,7 @@ func (d *deployment) createBridge(n *topo.Node) error {
 	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: n.Name}}
 	h := d.ns(n.Name).nl
 	if err := h.LinkAdd(br); err != nil {
-		return fmt.Errorf("node %s: create bridge: %w", n.Name, err)
+		return fmt.Errorf("node %s: %w", n.Name, kernelLacks("bridge", err))
 	}
 	if err := h.LinkSetUp(br); err != nil {
 		return fmt.Errorf("node %s: set bridge up: %w", n.Name, err)
@@ -160,6 +163,15 @@ func (d *deployment) setSysctls(n *topo.Node) error {
 		}
 		return nil
 	})
+}
+
+// kernelLacks turns "not supported" from the kernel, when creating a device
+// of a driver, into an environment error that says what to do.
+func kernelLacks(driver string, err error) error {
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		return errkind.Env(fmt.Sprintf("load it (modprobe %s) or use a kernel built with it", driver), "the kernel has no %s driver", driver)
+	}
+	return fmt.Errorf("create %s: %w", driver, err)
 }
 
 // needsForwarding tells whether a node routes for others: a linux node with

@@ -78,7 +78,7 @@ func (d *deployment) vethPair(index int, a *topo.Interface, nsA *nodeNS, b *topo
 		PeerNamespace:    netlink.NsFd(nsB.fd),
 	}
 	if err := nsA.nl.LinkAdd(veth); err != nil {
-		return fmt.Errorf("create veth: %w", err)
+		return kernelLacks("veth", err)
 	}
 	if err := d.setupEnd(nsA, a, veth); err != nil {
 		return err

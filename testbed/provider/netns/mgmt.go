@@ -97,7 +97,6 @@ func prepareMgmt(root *nodeNS, rec *lab.Record, t *topo.Topology, save func() er
 // freeSubnet returns the first subnet of mgmtPool large enough for n
 // addresses that overlaps no route of the root namespace.
 func freeSubnet(root *nodeNS, n int) (netip.Prefix, error) {
-	length := min(24, 32-bits.Len(uint(n)))
 	routes, err := consistent(func() ([]netlink.Route, error) { return root.nl.RouteList(nil, netlink.FAMILY_V4) })
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("list routes: %w", err)
@@ -110,15 +109,22 @@ func freeSubnet(root *nodeNS, n int) (netip.Prefix, error) {
 			}
 		}
 	}
+	return firstFree(mgmtPool, n, used)
+}
+
+// firstFree returns the first subnet of pool that holds n addresses (at
+// least a /24) and overlaps none of used.
+func firstFree(pool netip.Prefix, n int, used []netip.Prefix) (netip.Prefix, error) {
+	length := min(24, 32-bits.Len(uint(n)))
 	size := uint32(1) << (32 - length)
-	base := ip4ToUint(mgmtPool.Addr())
-	for off := uint32(0); off+size <= 1<<(32-mgmtPool.Bits()); off += size {
-		cand := netip.PrefixFrom(uintToIP4(base+off), length)
+	base := ip4ToUint(pool.Addr())
+	for off := uint64(0); off+uint64(size) <= 1<<(32-pool.Bits()); off += uint64(size) {
+		cand := netip.PrefixFrom(uintToIP4(base+uint32(off)), length)
 		if !overlapsAny(cand, used) {
 			return cand, nil
 		}
 	}
-	return netip.Prefix{}, fmt.Errorf("no free /%d left in %s for the management network: destroy unused labs or set mgmt.ipv4-subnet", length, mgmtPool)
+	return netip.Prefix{}, fmt.Errorf("no free /%d left in %s for the management network: destroy unused labs or set mgmt.ipv4-subnet", length, pool)
 }
 
 func overlapsAny(p netip.Prefix, list []netip.Prefix) bool {
