@@ -1,8 +1,18 @@
 package topo
 
+import (
+	"reflect"
+	"strings"
+)
+
 // The types in this file mirror a topology file as written, before
 // inheritance and validation. Field tags are the YAML keys; tbctl's own
 // additions to containerlab's format are marked as such.
+//
+// Fields tagged tbctl:"unused" are containerlab fields that tbctl accepts, so
+// that an existing containerlab lab parses unchanged, but does not use on the
+// netns provider. They are decoded as written (any YAML value; the schema
+// checks their types) and reported as notes, never as problems.
 
 // File is a whole topology file.
 type File struct {
@@ -16,6 +26,10 @@ type File struct {
 	IPv6       bool           `yaml:"ipv6,omitempty" json:"ipv6,omitempty"`             // tbctl addition: keep IPv6 on in nodes
 
 	Topology TopologyDef `yaml:"topology" json:"topology"`
+
+	// Accepted for containerlab compatibility; not used by the netns provider.
+	Settings any `yaml:"settings,omitempty" json:"settings,omitempty" tbctl:"unused"`
+	Debug    any `yaml:"debug,omitempty" json:"debug,omitempty" tbctl:"unused"`
 }
 
 // MgmtDef is the `mgmt:` block.
@@ -23,6 +37,21 @@ type MgmtDef struct {
 	Network    string `yaml:"network,omitempty" json:"network,omitempty"`
 	IPv4Subnet string `yaml:"ipv4-subnet,omitempty" json:"ipv4-subnet,omitempty"`
 	Disabled   bool   `yaml:"disabled,omitempty" json:"disabled,omitempty"` // tbctl addition
+
+	// Accepted for containerlab compatibility; not used by the netns provider.
+	IPv6Subnet     any `yaml:"ipv6-subnet,omitempty" json:"ipv6-subnet,omitempty" tbctl:"unused"`
+	IPv4Gw         any `yaml:"ipv4-gw,omitempty" json:"ipv4-gw,omitempty" tbctl:"unused"`
+	IPv6Gw         any `yaml:"ipv6-gw,omitempty" json:"ipv6-gw,omitempty" tbctl:"unused"`
+	IPv4Range      any `yaml:"ipv4-range,omitempty" json:"ipv4-range,omitempty" tbctl:"unused"`
+	IPv6Range      any `yaml:"ipv6-range,omitempty" json:"ipv6-range,omitempty" tbctl:"unused"`
+	MTU            any `yaml:"mtu,omitempty" json:"mtu,omitempty" tbctl:"unused"`
+	Bridge         any `yaml:"bridge,omitempty" json:"bridge,omitempty" tbctl:"unused"`
+	ExternalAccess any `yaml:"external-access,omitempty" json:"external-access,omitempty" tbctl:"unused"`
+	Driver         any `yaml:"driver,omitempty" json:"driver,omitempty" tbctl:"unused"`
+	DriverOpts     any `yaml:"driver-opts,omitempty" json:"driver-opts,omitempty" tbctl:"unused"`
+	MacvlanParent  any `yaml:"macvlan-parent,omitempty" json:"macvlan-parent,omitempty" tbctl:"unused"`
+	MacvlanMode    any `yaml:"macvlan-mode,omitempty" json:"macvlan-mode,omitempty" tbctl:"unused"`
+	MacvlanAux     any `yaml:"macvlan-aux,omitempty" json:"macvlan-aux,omitempty" tbctl:"unused"`
 }
 
 // AddressingDef turns on automatic addressing (tbctl addition).
@@ -53,10 +82,73 @@ type NodeDef struct {
 	Cmd      string            `yaml:"cmd,omitempty" json:"cmd,omitempty"`
 	Labels   map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
 	MgmtIPv4 string            `yaml:"mgmt-ipv4,omitempty" json:"mgmt-ipv4,omitempty"`
+	// Sysctls are set inside the node; values may be strings, numbers or
+	// booleans. Only net.* sysctls are per network namespace.
+	Sysctls map[string]any `yaml:"sysctls,omitempty" json:"sysctls,omitempty"`
 
 	// tbctl additions.
 	Interfaces map[string]InterfaceDef `yaml:"interfaces,omitempty" json:"interfaces,omitempty"`
 	Routes     []RouteDef              `yaml:"routes,omitempty" json:"routes,omitempty"`
+
+	// Accepted for containerlab compatibility; not used by the netns provider.
+	Type                  any `yaml:"type,omitempty" json:"type,omitempty" tbctl:"unused"`
+	ImagePullPolicy       any `yaml:"image-pull-policy,omitempty" json:"image-pull-policy,omitempty" tbctl:"unused"`
+	License               any `yaml:"license,omitempty" json:"license,omitempty" tbctl:"unused"`
+	Position              any `yaml:"position,omitempty" json:"position,omitempty" tbctl:"unused"`
+	Entrypoint            any `yaml:"entrypoint,omitempty" json:"entrypoint,omitempty" tbctl:"unused"`
+	Publish               any `yaml:"publish,omitempty" json:"publish,omitempty" tbctl:"unused"`
+	EnvFiles              any `yaml:"env-files,omitempty" json:"env-files,omitempty" tbctl:"unused"`
+	MgmtIPv6              any `yaml:"mgmt-ipv6,omitempty" json:"mgmt-ipv6,omitempty" tbctl:"unused"`
+	MACAddress            any `yaml:"mac-address,omitempty" json:"mac-address,omitempty" tbctl:"unused"`
+	StartupConfig         any `yaml:"startup-config,omitempty" json:"startup-config,omitempty" tbctl:"unused"`
+	StartupDelay          any `yaml:"startup-delay,omitempty" json:"startup-delay,omitempty" tbctl:"unused"`
+	EnforceStartupConfig  any `yaml:"enforce-startup-config,omitempty" json:"enforce-startup-config,omitempty" tbctl:"unused"`
+	SuppressStartupConfig any `yaml:"suppress-startup-config,omitempty" json:"suppress-startup-config,omitempty" tbctl:"unused"`
+	AutoRemove            any `yaml:"auto-remove,omitempty" json:"auto-remove,omitempty" tbctl:"unused"`
+	RestartPolicy         any `yaml:"restart-policy,omitempty" json:"restart-policy,omitempty" tbctl:"unused"`
+	Ports                 any `yaml:"ports,omitempty" json:"ports,omitempty" tbctl:"unused"`
+	User                  any `yaml:"user,omitempty" json:"user,omitempty" tbctl:"unused"`
+	NetworkMode           any `yaml:"network-mode,omitempty" json:"network-mode,omitempty" tbctl:"unused"`
+	Runtime               any `yaml:"runtime,omitempty" json:"runtime,omitempty" tbctl:"unused"`
+	CPU                   any `yaml:"cpu,omitempty" json:"cpu,omitempty" tbctl:"unused"`
+	CPUSet                any `yaml:"cpu-set,omitempty" json:"cpu-set,omitempty" tbctl:"unused"`
+	Memory                any `yaml:"memory,omitempty" json:"memory,omitempty" tbctl:"unused"`
+	Sandbox               any `yaml:"sandbox,omitempty" json:"sandbox,omitempty" tbctl:"unused"`
+	Kernel                any `yaml:"kernel,omitempty" json:"kernel,omitempty" tbctl:"unused"`
+	Components            any `yaml:"components,omitempty" json:"components,omitempty" tbctl:"unused"`
+	Config                any `yaml:"config,omitempty" json:"config,omitempty" tbctl:"unused"`
+	Devices               any `yaml:"devices,omitempty" json:"devices,omitempty" tbctl:"unused"`
+	CapAdd                any `yaml:"cap-add,omitempty" json:"cap-add,omitempty" tbctl:"unused"`
+	ShmSize               any `yaml:"shm-size,omitempty" json:"shm-size,omitempty" tbctl:"unused"`
+	DNS                   any `yaml:"dns,omitempty" json:"dns,omitempty" tbctl:"unused"`
+	Certificate           any `yaml:"certificate,omitempty" json:"certificate,omitempty" tbctl:"unused"`
+	SANs                  any `yaml:"SANs,omitempty" json:"SANs,omitempty" tbctl:"unused"`
+	Healthcheck           any `yaml:"healthcheck,omitempty" json:"healthcheck,omitempty" tbctl:"unused"`
+	Aliases               any `yaml:"aliases,omitempty" json:"aliases,omitempty" tbctl:"unused"`
+	Extras                any `yaml:"extras,omitempty" json:"extras,omitempty" tbctl:"unused"`
+	WaitFor               any `yaml:"wait-for,omitempty" json:"wait-for,omitempty" tbctl:"unused"`
+	Stages                any `yaml:"stages,omitempty" json:"stages,omitempty" tbctl:"unused"`
+}
+
+// unusedFields lists the YAML keys of the fields of v (a struct or a pointer
+// to one) tagged tbctl:"unused" that are set, in declaration order.
+func unusedFields(v reflect.Value) []string {
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return nil
+		}
+		v = v.Elem()
+	}
+	var names []string
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Type().Field(i)
+		if f.Tag.Get("tbctl") != "unused" || v.Field(i).IsNil() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		names = append(names, name)
+	}
+	return names
 }
 
 // InterfaceDef sets attributes of a node's interface (tbctl addition).

@@ -1,6 +1,10 @@
 package topo
 
-import "sort"
+import (
+	"fmt"
+	"reflect"
+	"sort"
+)
 
 // A layer is one NodeDef taking part in inheritance, with the pointer to
 // where it is written.
@@ -18,6 +22,7 @@ type nodeSpec struct {
 	def    NodeDef
 	from   map[string]string
 	ifaces map[string]*ifaceSpec
+	unused map[string]bool // containerlab fields set on any layer, by YAML key
 }
 
 // ifaceSpec is an `interfaces:` entry after inheritance, merged attribute
@@ -40,7 +45,7 @@ func (p *parser) specPos(s *nodeSpec, field string) Pos {
 
 // inherit applies node ← group ← kind ← defaults to the node name.
 func (p *parser) inherit(name string, def *NodeDef, top *TopologyDef) *nodeSpec {
-	s := &nodeSpec{name: name, ptr: joinPtr("/topology/nodes", name), from: map[string]string{}, ifaces: map[string]*ifaceSpec{}}
+	s := &nodeSpec{name: name, ptr: joinPtr("/topology/nodes", name), from: map[string]string{}, ifaces: map[string]*ifaceSpec{}, unused: map[string]bool{}}
 	layers := []layer{{def, s.ptr}}
 	defaults := layer{top.Defaults, "/topology/defaults"}
 	if g := p.groupLayer(s, def, defaults, top); g.def != nil {
@@ -112,8 +117,12 @@ func (s *nodeSpec) merge(l layer) {
 	if len(s.def.Routes) == 0 && len(d.Routes) > 0 {
 		s.def.Routes, s.from["routes"] = d.Routes, joinPtr(l.ptr, "routes")
 	}
-	s.def.Env = s.mergeMap(s.def.Env, d.Env, "env", l.ptr)
-	s.def.Labels = s.mergeMap(s.def.Labels, d.Labels, "labels", l.ptr)
+	s.def.Env = mergeMap(s, s.def.Env, d.Env, "env", l.ptr)
+	s.def.Labels = mergeMap(s, s.def.Labels, d.Labels, "labels", l.ptr)
+	s.def.Sysctls = mergeMap(s, s.def.Sysctls, d.Sysctls, "sysctls", l.ptr)
+	for _, name := range unusedFields(reflect.ValueOf(d)) {
+		s.unused[name] = true
+	}
 }
 
 func (s *nodeSpec) setString(dst *string, v, field, ptr string) {
@@ -122,10 +131,12 @@ func (s *nodeSpec) setString(dst *string, v, field, ptr string) {
 	}
 }
 
-func (s *nodeSpec) mergeMap(dst, src map[string]string, field, ptr string) map[string]string {
+// mergeMap adds to dst the keys of src it lacks, recording where each was
+// written.
+func mergeMap[V any](s *nodeSpec, dst, src map[string]V, field, ptr string) map[string]V {
 	for k, v := range src {
 		if dst == nil {
-			dst = map[string]string{}
+			dst = map[string]V{}
 		}
 		if _, set := dst[k]; !set {
 			dst[k] = v
@@ -197,6 +208,17 @@ func buildNode(s *nodeSpec, pos Pos) *Node {
 	if a, err := parseIPv4(d.MgmtIPv4); err == nil {
 		n.MgmtIPv4 = a
 	}
+	for k, v := range d.Sysctls {
+		// A host node is the host's own namespace: its sysctls would change
+		// the host, so they are left out (and noted).
+		if d.Kind == KindHost || checkSysctl(k) != nil || !isSysctlValue(v) {
+			continue
+		}
+		if n.Sysctls == nil {
+			n.Sysctls = map[string]string{}
+		}
+		n.Sysctls[k] = sysctlValue(v)
+	}
 	for _, b := range d.Binds {
 		if bind, err := parseBind(b); err == nil {
 			n.Binds = append(n.Binds, bind)
@@ -208,6 +230,19 @@ func buildNode(s *nodeSpec, pos Pos) *Node {
 		}
 	}
 	return n
+}
+
+// sysctlValue formats a sysctl value as written to /proc/sys: booleans
+// as 1 and 0, numbers and strings as written.
+func sysctlValue(v any) string {
+	switch x := v.(type) {
+	case bool:
+		if x {
+			return "1"
+		}
+		return "0"
+	}
+	return fmt.Sprint(v)
 }
 
 func parseRoute(r RouteDef) (Route, error) {

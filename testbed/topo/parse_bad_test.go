@@ -98,6 +98,15 @@ var badCases = []badCase{
 	{name: "endpoint object without interface", yaml: two + "    - type: dummy\n      endpoint: {node: a}\n", msg: "endpoint needs both node: and interface:", line: 8, col: 17},
 	{name: "special end in veth link", yaml: two + "    - type: veth\n      endpoints: [a:eth1, host:veth-a]\n", msg: `"host" is not a node`, line: 8, col: 27},
 	{name: "host-interface on veth link", yaml: two + "    - endpoints: [a:eth1, b:eth1]\n      host-interface: x\n", msg: "host-interface applies only to host and mgmt-net links", line: 8, col: 7},
+	{name: "bad sysctl name", yaml: "name: x\ntopology:\n  nodes:\n    a:\n      sysctls:\n        Net.IPv4.ip_forward: 1\n", msg: `invalid sysctl name "Net.IPv4.ip_forward"`, line: 6, col: 9},
+	{name: "non-net sysctl", yaml: "name: x\ntopology:\n  nodes:\n    a:\n      sysctls:\n        kernel.shmmax: 1024\n", msg: `sysctl "kernel.shmmax" is not a network sysctl`, line: 6, col: 9},
+	{name: "non-net sysctl in defaults", yaml: "name: x\ntopology:\n  defaults:\n    sysctls: {vm.swappiness: 10}\n  nodes:\n    a: {}\n", msg: `sysctl "vm.swappiness" is not a network sysctl`, line: 4, col: 15},
+	{name: "sysctl value is a list", yaml: "name: x\ntopology:\n  nodes:\n    a:\n      sysctls:\n        net.ipv4.ip_forward: [1]\n", msg: "expected a string, number or boolean, got a list", line: 6, col: 30},
+	{name: "sysctl without value", yaml: "name: x\ntopology:\n  nodes:\n    a:\n      sysctls:\n        net.ipv4.ip_forward:\n", msg: "expected a string, number or boolean, got nothing", line: 6, col: 29},
+	{name: "misspelled containerlab field", yaml: "name: x\ntopology:\n  nodes:\n    a:\n      startup-confg: r1.cfg\n", msg: `unknown field "startup-confg"`, line: 5, col: 7},
+	{name: "unknown mgmt field beside containerlab ones", yaml: "name: x\nmgmt:\n  ipv6-subnet: 3fff::/64\n  ipv6_gw: 3fff::1\ntopology:\n  nodes: {a: {}}\n", msg: `unknown field "ipv6_gw"`, line: 4, col: 3},
+	{name: "containerlab field of the wrong type", yaml: "name: x\ntopology:\n  nodes:\n    a:\n      startup-delay: soon\n", msg: "topology.nodes.a.startup-delay", line: 5, col: 22},
+	{name: "unknown top-level field beside containerlab ones", yaml: "name: x\nsetings: {}\ntopology:\n  nodes: {a: {}}\n", msg: `unknown field "setings"`, line: 2, col: 1},
 	{name: "bool expected", yaml: "name: x\nmgmt:\n  disabled: maybe\ntopology:\n  nodes: {a: {}}\n", msg: "mgmt.disabled: expected true or false", line: 3, col: 13},
 }
 
@@ -119,6 +128,19 @@ func TestParseBadInputs(t *testing.T) {
 			}
 			t.Errorf("no problem containing %q in:\n%v", tc.msg, err)
 		})
+	}
+}
+
+func TestMisspelledContainerlabFieldSuggestsIt(t *testing.T) {
+	for in, want := range map[string]string{
+		"name: x\ntopology:\n  nodes:\n    a: {startup-confg: r1.cfg}\n":             `t.yaml:4:9: unknown field "startup-confg" (did you mean "startup-config"?)`,
+		"name: x\ntopology:\n  defaults: {cap_add: [NET_ADMIN]}\n  nodes: {a: {}}\n": `t.yaml:3:14: unknown field "cap_add" (did you mean "cap-add"?)`,
+		"name: x\nmgmt: {ipv6-subent: 3fff::/64}\ntopology:\n  nodes: {a: {}}\n":     `t.yaml:2:8: unknown field "ipv6-subent" (did you mean "ipv6-subnet"?)`,
+		"name: x\nsetting: {}\ntopology:\n  nodes: {a: {}}\n":                        `t.yaml:2:1: unknown field "setting" (did you mean "settings"?)`,
+	} {
+		_, err := Parse([]byte(in), "t.yaml", Options{})
+		require.Error(t, err, in)
+		assert.Equal(t, want, err.Error(), in)
 	}
 }
 

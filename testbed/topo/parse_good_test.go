@@ -133,10 +133,7 @@ func TestContainerlabStyleLab(t *testing.T) {
 	assert.Len(t, topo.Node("myhost").Interfaces, 1)
 	assert.Nil(t, topo.Node("r2").Interface("r2-host"), "host side is not a node interface")
 
-	assert.Equal(t, []string{
-		`node r1: image "alpine:3" is not used by the netns provider`,
-		`node r2: image "alpine:3" is not used by the netns provider`,
-	}, topo.Notes)
+	assert.Equal(t, []string{`image "alpine:3" is not used by the netns provider (nodes: r1, r2)`}, topo.Notes)
 }
 
 func TestInheritance(t *testing.T) {
@@ -233,7 +230,7 @@ func TestNotesOnlyForNetns(t *testing.T) {
 	assert.Empty(t, topo.Notes)
 	topo, err = Parse(in, "x.yaml", Options{Provider: "netns"})
 	require.NoError(t, err)
-	assert.Equal(t, []string{`node a: image "alpine" is not used by the netns provider`}, topo.Notes)
+	assert.Equal(t, []string{`image "alpine" is not used by the netns provider (nodes: a)`}, topo.Notes)
 }
 
 func TestYAMLMergeKeys(t *testing.T) {
@@ -272,4 +269,105 @@ func TestParseSpeed(t *testing.T) {
 		_, err := parseSpeed(bad)
 		assert.Error(t, err, bad)
 	}
+}
+
+// A containerlab lab of linux and bridge nodes parses unchanged: fields the
+// netns provider does not use become one note per field, sysctls apply.
+func TestContainerlabCompatibleLab(t *testing.T) {
+	topo := load(t, "clab-compat.yaml")
+	assert.Equal(t, "", topo.Prefix)
+	assert.Equal(t, Mgmt{Network: "frr-mgmt", IPv4Subnet: netip.MustParsePrefix("172.31.0.0/24")}, topo.Mgmt)
+	assert.Equal(t, netip.MustParseAddr("172.31.0.11"), topo.Node("r1").MgmtIPv4)
+	assert.Equal(t, []Bind{{Host: "/srv/frr/r1", Node: "/etc/frr"}}, topo.Node("r1").Binds)
+	assert.Equal(t, map[string]string{"role": "router"}, topo.Node("r2").Labels)
+	assert.Equal(t, KindBridge, topo.Node("sw1").Kind)
+	require.Len(t, topo.Links, 4)
+	assert.Equal(t, 9000, topo.Links[3].MTU)
+
+	assert.Equal(t, map[string]string{
+		"net.ipv4.ip_forward":            "0",                  // node beats defaults
+		"net.ipv4.conf.all.rp_filter":    "2",                  // node beats group
+		"net.ipv4.tcp_rmem":              "4096 87380 6291456", // strings as written
+		"net.ipv6.conf.all.disable_ipv6": "1",                  // true from defaults
+	}, topo.Node("r1").Sysctls)
+	assert.Equal(t, map[string]string{
+		"net.ipv4.ip_forward":            "1",
+		"net.ipv4.conf.all.rp_filter":    "0", // from the group
+		"net.ipv6.conf.all.disable_ipv6": "1",
+	}, topo.Node("r2").Sysctls)
+	assert.Equal(t, map[string]string{"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.disable_ipv6": "1"}, topo.Node("sw1").Sysctls)
+
+	assert.Equal(t, []string{
+		`image "alpine:3.20" is not used by the netns provider (nodes: h1)`,
+		`image "quay.io/frrouting/frr:10.2.1" is not used by the netns provider (nodes: r1, r2)`,
+		`aliases is not used by the netns provider (nodes: h1)`,
+		`cap-add is not used by the netns provider (nodes: h1, r1, r2)`,
+		`cpu is not used by the netns provider (nodes: r2)`,
+		`dns is not used by the netns provider (nodes: r2)`,
+		`enforce-startup-config is not used by the netns provider (nodes: r1)`,
+		`env-files is not used by the netns provider (nodes: h1, r1, r2)`,
+		`extras is not used by the netns provider (nodes: h1)`,
+		`healthcheck is not used by the netns provider (nodes: r1)`,
+		`image-pull-policy is not used by the netns provider (nodes: h1, r1, r2, sw1)`,
+		`memory is not used by the netns provider (nodes: r2)`,
+		`mgmt-ipv6 is not used by the netns provider (nodes: r1)`,
+		`network-mode is not used by the netns provider (nodes: r1)`,
+		`ports is not used by the netns provider (nodes: r1)`,
+		`restart-policy is not used by the netns provider (nodes: r2)`,
+		`stages is not used by the netns provider (nodes: r1)`,
+		`startup-config is not used by the netns provider (nodes: r1, r2)`,
+		`startup-delay is not used by the netns provider (nodes: r1, r2)`,
+		`type is not used by the netns provider (nodes: r1)`,
+		`user is not used by the netns provider (nodes: r1)`,
+		`mgmt.ipv6-subnet is not used by the netns provider`,
+		`mgmt.ipv4-gw is not used by the netns provider`,
+		`mgmt.mtu is not used by the netns provider`,
+		`mgmt.bridge is not used by the netns provider`,
+		`mgmt.external-access is not used by the netns provider`,
+		`mgmt.driver-opts is not used by the netns provider`,
+		`settings is not used by the netns provider`,
+	}, topo.Notes)
+
+	other, err := Load("testdata/good/clab-compat.yaml", Options{Provider: "containerlab"})
+	require.NoError(t, err)
+	assert.Empty(t, other.Notes, "notes are about the netns provider")
+}
+
+func TestLinkVarsAndLabelsAcceptedSilently(t *testing.T) {
+	in := two + "    - endpoints: [a:eth1, b:eth1]\n      labels: {color: red, weight: 3}\n      vars: {area: 0, peers: [x, y], nested: {k: v}}\n"
+	topo, err := Parse([]byte(in), "t.yaml", Options{})
+	require.NoError(t, err)
+	assert.Empty(t, topo.Notes)
+	require.Len(t, topo.Links, 1)
+}
+
+func TestUnusedFieldsFromDefaultsNoteEveryNode(t *testing.T) {
+	in := "name: x\ndebug: true\ntopology:\n  defaults: {startup-config: base.cfg, SANs: [a.example]}\n" +
+		"  kinds:\n    nokia_srlinux: {license: srl.lic}\n  nodes:\n    b: {}\n    a: {startup-config: a.cfg}\n"
+	topo, err := Parse([]byte(in), "x.yaml", Options{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		"SANs is not used by the netns provider (nodes: a, b)",
+		"startup-config is not used by the netns provider (nodes: a, b)",
+		"debug is not used by the netns provider",
+	}, topo.Notes, "a kinds entry no node uses yields no note")
+}
+
+func TestSysctlValues(t *testing.T) {
+	in := "name: x\ntopology:\n  nodes:\n    a:\n      sysctls:\n        net.ipv4.ip_forward: true\n" +
+		"        net.ipv4.conf.all.forwarding: false\n        net.core.somaxconn: 4096\n        net.ipv4.tcp_fastopen: '3'\n" +
+		"        net.ipv4.neigh.default.base_reachable_time_ms: 0x10\n        net.ipv4.route.gc_elasticity: 1.5\n" +
+		"    h:\n      kind: host\n      sysctls: {net.ipv4.ip_forward: 1}\n"
+	topo, err := Parse([]byte(in), "x.yaml", Options{})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{
+		"net.ipv4.ip_forward":                           "1",
+		"net.ipv4.conf.all.forwarding":                  "0",
+		"net.core.somaxconn":                            "4096",
+		"net.ipv4.tcp_fastopen":                         "3",
+		"net.ipv4.neigh.default.base_reachable_time_ms": "16",
+		"net.ipv4.route.gc_elasticity":                  "1.5",
+	}, topo.Node("a").Sysctls)
+	assert.Empty(t, topo.Node("h").Sysctls, "a host node is the host itself")
+	assert.Equal(t, []string{"sysctls are not applied to host nodes, which are the host's own namespace (nodes: h)"}, topo.Notes)
 }

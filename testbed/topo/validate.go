@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"path"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -30,7 +31,34 @@ func (p *parser) report(pos Pos, err error) {
 	p.probs.add(pos, "", "%s", err)
 }
 
-var speedRE = regexp.MustCompile(`^([0-9]+)(M|G|T)(bps)?$`)
+var (
+	speedRE  = regexp.MustCompile(`^([0-9]+)(M|G|T)(bps)?$`)
+	sysctlRE = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_-]+)+$`)
+)
+
+const sysctlHint = "only net.* sysctls can be set per node on the netns provider"
+
+// checkSysctl checks a sysctl name: dotted, lower case, and in the net
+// tree, the only one that is per network namespace.
+func checkSysctl(name string) error {
+	if !sysctlRE.MatchString(name) {
+		return problemf(sysctlHint+"; write a dotted name such as net.ipv4.ip_forward", "invalid sysctl name %q", name)
+	}
+	if !strings.HasPrefix(name, "net.") {
+		return problemf(sysctlHint, "sysctl %q is not a network sysctl", name)
+	}
+	return nil
+}
+
+// isSysctlValue reports whether v is a value a sysctl can be set to: a
+// string, number or boolean.
+func isSysctlValue(v any) bool {
+	switch v.(type) {
+	case string, int, int64, uint64, float64, bool:
+		return true
+	}
+	return false
+}
 
 const (
 	maxIfnameLen = 15  // IFNAMSIZ - 1
@@ -194,7 +222,7 @@ func (p *parser) resolve(f *File) *Topology {
 	lr.resolve(f.Topology.Links)
 	lr.checkUnused()
 	lr.checkAddresses()
-	p.addNotes(t)
+	p.addNotes(t, f, specs)
 	return t
 }
 
@@ -312,6 +340,20 @@ func (p *parser) checkDef(d *NodeDef, ptr, section string) {
 	for i, r := range d.Routes {
 		p.checkRoute(r, indexPtr(joinPtr(ptr, "routes"), i))
 	}
+	for _, name := range sortedKeys(d.Sysctls) {
+		sptr := joinPtr(joinPtr(ptr, "sysctls"), name)
+		if err := checkSysctl(name); err != nil {
+			p.report(p.src.keyPos(sptr), err)
+		}
+		if !isSysctlValue(d.Sysctls[name]) {
+			got := "nothing"
+			if n := p.src.values[sptr]; n != nil {
+				got = describe(n)
+			}
+			p.probs.add(p.src.pos(sptr), `write a single value such as 1 or "4096 87380 6291456"`,
+				"%s: expected a string, number or boolean, got %s", displayPath(sptr), got)
+		}
+	}
 }
 
 func (p *parser) checkIfaceDef(d InterfaceDef, ptr string) {
@@ -411,14 +453,49 @@ func (p *parser) checkMgmtIPv4(t *Topology, s *nodeSpec, n *Node, seen map[netip
 	seen[n.MgmtIPv4] = n.Name
 }
 
-func (p *parser) addNotes(t *Topology) {
+// addNotes reports the containerlab fields the netns provider accepts but
+// does not use: one note per field, naming the nodes it applies to (one per
+// distinct value for image, so the note shows the image).
+func (p *parser) addNotes(t *Topology, f *File, specs map[string]*nodeSpec) {
 	if p.opts.provider() != "netns" {
 		return
 	}
+	const unused = "is not used by the netns provider"
+	var images []string
+	imageNodes := map[string][]string{}
+	fieldNodes := map[string][]string{}
+	var hostSysctls []string
 	for _, n := range t.Nodes {
 		if n.Image != "" {
-			t.Notes = append(t.Notes, fmt.Sprintf("node %s: image %q is not used by the netns provider", n.Name, n.Image))
+			if _, seen := imageNodes[n.Image]; !seen {
+				images = append(images, n.Image)
+			}
+			imageNodes[n.Image] = append(imageNodes[n.Image], n.Name)
 		}
+		if s := specs[n.Name]; s != nil {
+			for field := range s.unused {
+				fieldNodes[field] = append(fieldNodes[field], n.Name)
+			}
+			if n.Kind == KindHost && len(s.def.Sysctls) > 0 {
+				hostSysctls = append(hostSysctls, n.Name)
+			}
+		}
+	}
+	for _, img := range images {
+		t.Notes = append(t.Notes, fmt.Sprintf("image %q %s (nodes: %s)", img, unused, strings.Join(imageNodes[img], ", ")))
+	}
+	for _, field := range sortedKeys(fieldNodes) {
+		t.Notes = append(t.Notes, fmt.Sprintf("%s %s (nodes: %s)", field, unused, strings.Join(fieldNodes[field], ", ")))
+	}
+	if len(hostSysctls) > 0 {
+		t.Notes = append(t.Notes, fmt.Sprintf("sysctls are not applied to host nodes, which are the host's own namespace (nodes: %s)",
+			strings.Join(hostSysctls, ", ")))
+	}
+	for _, field := range unusedFields(reflect.ValueOf(f.Mgmt)) {
+		t.Notes = append(t.Notes, fmt.Sprintf("mgmt.%s %s", field, unused))
+	}
+	for _, field := range unusedFields(reflect.ValueOf(f)) {
+		t.Notes = append(t.Notes, fmt.Sprintf("%s %s", field, unused))
 	}
 }
 
