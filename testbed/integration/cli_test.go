@@ -48,6 +48,9 @@ func TestCLIExecPassesStdioAndStatus(t *testing.T) {
 	require.Equal(t, 7, code)
 	require.Equal(t, "oops\n", errOut)
 
+	_, _, code = cli(t, "", nil, "exec", "it-exec", "h1", "--", "sh", "-c", "kill -9 $$")
+	require.Equal(t, 128+9, code, "a command ended by a signal reports 128+N, as shells do")
+
 	out, _, code = cli(t, "", nil, "exec", "it-exec", "h1", "--", "ip", "-br", "link")
 	require.Equal(t, 0, code)
 	require.Contains(t, out, "eth1")

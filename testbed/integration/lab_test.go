@@ -161,6 +161,7 @@ topology:
         - sh -c 'echo $GREETING > /tmp/tbctl-it-greeting-%s'
     b:
       kind: linux
+      sysctls: {net.ipv4.ip_forward: 1, net.ipv4.conf.eth1.rp_filter: 2}
       interfaces:
         eth1: {ipv4: [198.18.7.2/24], mac: "02:00:00:00:07:02"}
   links:
@@ -181,6 +182,9 @@ topology:
 	out, code := run(t, rec.Name, "b", "cat", "/sys/class/net/eth1/address")
 	require.Equal(t, 0, code)
 	require.Equal(t, "02:00:00:00:07:02", strings.TrimSpace(out))
+
+	out, _ = run(t, rec.Name, "b", "cat", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv4/conf/eth1/rp_filter")
+	require.Equal(t, "1\n2\n", out, "sysctls are set inside the node")
 
 	greeting, err := os.ReadFile("/tmp/tbctl-it-greeting-" + suffix)
 	require.NoError(t, err, "exec ran with the node's env")
