@@ -101,21 +101,28 @@ func TestCLIExitStatuses(t *testing.T) {
 // SIGKILL in the middle of a 200-node deploy, then destroy: nothing is left.
 func TestSIGKILLDuringDeployThenDestroyLeavesNothing(t *testing.T) {
 	needRoot(t)
-	f, err := gen.Generate("linear", gen.Params{Name: "it-kill", Hosts: 100})
+	f, err := gen.Generate("linear", gen.Params{Name: "it-kill", Hosts: 100, Mgmt: true})
 	require.NoError(t, err)
 	f.Topology.Nodes["h1"] = withCmd(f.Topology.Nodes["h1"], "sleep "+processMarker)
 	data, err := gen.Marshal(f)
 	require.NoError(t, err)
 	file := writeFile(t, "kill.yaml", string(data))
 
-	for _, stage := range []int{1, 120, 199} { // namespaces made before the kill
+	// Kill points: early and midway through the namespaces, then while the
+	// management network is attached, then about when links are made.
+	stages := []struct {
+		namespaces int
+		after      time.Duration
+	}{{1, 0}, {120, 0}, {200, 100 * time.Millisecond}, {200, 500 * time.Millisecond}}
+	for _, stage := range stages {
 		cmd := exec.Command(tbctlBin(t), "deploy", file, "--quiet")
 		require.NoError(t, cmd.Start())
-		reached := waitFor(t, 20*time.Second, func() bool { return countNamespaces("tb-it-kill-") >= stage })
+		reached := waitFor(t, 20*time.Second, func() bool { return countNamespaces("tb-it-kill-") >= stage.namespaces })
+		time.Sleep(stage.after)
 		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 		cmd.Wait()
-		require.True(t, reached, "deploy reached %d namespaces", stage)
-		t.Logf("killed with %d namespaces made", countNamespaces("tb-it-kill-"))
+		require.True(t, reached, "deploy reached %d namespaces", stage.namespaces)
+		t.Logf("killed with %d namespaces and %d management ports made", countNamespaces("tb-it-kill-"), mgmtPorts("it-kill"))
 
 		_, errOut, code := cli(t, "", nil, "destroy", "it-kill")
 		require.Equal(t, 0, code, errOut)
@@ -141,7 +148,7 @@ func TestSIGKILLDuringDeployThenDestroyLeavesNothing(t *testing.T) {
 // An interrupted deploy removes what it made by itself.
 func TestInterruptedDeployCleansUp(t *testing.T) {
 	needRoot(t)
-	f, err := gen.Generate("linear", gen.Params{Name: "it-int", Hosts: 100})
+	f, err := gen.Generate("linear", gen.Params{Name: "it-int", Hosts: 100, Mgmt: true})
 	require.NoError(t, err)
 	data, err := gen.Marshal(f)
 	require.NoError(t, err)
@@ -221,6 +228,19 @@ topology:
 func withCmd(n topo.NodeDef, cmd string) topo.NodeDef {
 	n.Cmd = cmd
 	return n
+}
+
+// mgmtPorts counts the ports of a lab's management bridge, from sysfs.
+func mgmtPorts(labName string) int {
+	bridges, _ := filepath.Glob("/sys/class/net/tbm-*")
+	for _, br := range bridges {
+		alias, _ := os.ReadFile(filepath.Join(br, "ifalias"))
+		if strings.TrimSpace(string(alias)) == "tbctl:"+labName {
+			ports, _ := os.ReadDir(filepath.Join(br, "brif"))
+			return len(ports)
+		}
+	}
+	return 0
 }
 
 func countNamespaces(prefix string) int {

@@ -209,8 +209,6 @@ func requireNoTrace(t *testing.T, labName string) {
 	for _, pid := range markedProcesses() {
 		require.Fail(t, "process left behind", "pid %d runs %q", pid, processMarker)
 	}
-	_, err = os.Stat(filepath.Join(lab.RunDir, "ipam", labName))
-	require.True(t, os.IsNotExist(err), "management address store left behind")
 }
 
 // waitFor polls cond until it holds or the timeout passes.

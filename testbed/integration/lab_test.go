@@ -53,6 +53,9 @@ func TestManagementNetworkReachableFromHost(t *testing.T) {
 }
 
 // Every generated shape deploys and every host reaches every other host.
+// Pings between all host pairs cross every link of a bridged shape (each
+// link lies on some host-to-host path); routed shapes also get a ping across
+// each addressed link.
 func TestGeneratedShapesConnectEveryHost(t *testing.T) {
 	needRoot(t)
 	cases := []struct {
@@ -68,7 +71,7 @@ func TestGeneratedShapesConnectEveryHost(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.shape, func(t *testing.T) {
-			c.p.Name = "it-" + c.shape
+			c.p.Name, c.p.Mgmt = "it-"+c.shape, true
 			rec := deploy(t, generated(t, c.shape, c.p), "")
 			var hosts []string
 			for _, n := range rec.Topology.Nodes {

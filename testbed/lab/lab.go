@@ -157,7 +157,8 @@ func lockFile(path string) (func(), error) {
 	return func() { f.Close() }, nil
 }
 
-// List returns the names of all labs that have a directory, sorted.
+// List returns the names of all labs that have a directory, sorted. Every
+// folder of RunDir is a lab's; tbctl keeps nothing else there but lock files.
 func List() ([]string, error) {
 	entries, err := os.ReadDir(RunDir)
 	if errors.Is(err, os.ErrNotExist) {

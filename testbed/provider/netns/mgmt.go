@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 
 	"github.com/containernetworking/cni/libcni"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -26,9 +25,9 @@ import (
 var mgmtPool = netip.MustParsePrefix("198.19.0.0/16")
 
 // ipamDir is where the host-local IPAM plugin keeps a lab's management
-// address allocations. It is keyed by lab, not by network name, as two labs
-// may name their management networks alike.
-func ipamDir(labName string) string { return filepath.Join(lab.RunDir, "ipam", labName) }
+// address allocations: inside the lab's directory, keyed by lab and not by
+// network name, as two labs may name their management networks alike.
+func ipamDir(labName string) string { return lab.Open(labName).Path("ipam") }
 
 // mgmtBridgeName is the root-namespace bridge of a lab's management network:
 // short enough for IFNAMSIZ and stable for a lab name.
