@@ -7,7 +7,12 @@
 set -euo pipefail
 
 want_go="1.26"
+go_version="1.26.8"
+# Where a Go toolchain fetched from the Go module proxy goes when the machine
+# has no Go >= 1.26 (Debian 12 ships 1.19). scripts/go.sh looks here too.
+go_dir=${TBCTL_GO_DIR:-/usr/local/lib/tbctl/go}
 need_pkgs=()
+fetch_go=0
 
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 want_pkg() { have_pkg "$1" || need_pkgs+=("$1"); }
@@ -23,10 +28,10 @@ for what in "${@:-build run}"; do
 	for w in $what; do
 		case "$w" in
 		build)
-			if ! go_ok go && ! go_ok /usr/local/go/bin/go; then
-				# Debian's golang-go is older; Go >= 1.21 fetches the wanted
-				# toolchain from the Go module proxy (GOTOOLCHAIN).
-				want_pkg golang-go
+			if ! go_ok go && ! go_ok /usr/local/go/bin/go && ! go_ok "$go_dir/bin/go"; then
+				fetch_go=1
+				want_pkg curl
+				want_pkg unzip
 				want_pkg ca-certificates
 			fi
 			want_pkg git
@@ -59,4 +64,25 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# The Go module proxy serves every Go release as the module
+# golang.org/toolchain (that is how GOTOOLCHAIN works); fetch it from there.
+if [ "$fetch_go" = 1 ]; then
+	arch=$(dpkg --print-architecture)
+	proxy=${GOPROXY:-https://proxy.golang.org}
+	proxy=${proxy%%,*}
+	case "$proxy" in direct | off) proxy=https://proxy.golang.org ;; esac
+	url="$proxy/golang.org/toolchain/@v/v0.0.1-go$go_version.linux-$arch.zip"
+	echo "install-deps: fetching Go $go_version from $url"
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	curl -fsSL --retry 3 -o "$tmp/go.zip" "$url"
+	unzip -q "$tmp/go.zip" -d "$tmp/x"
+	mkdir -p "$(dirname "$go_dir")"
+	rm -rf "$go_dir"
+	mv "$tmp/x/golang.org/toolchain@v0.0.1-go$go_version.linux-$arch" "$go_dir"
+	# Module zips keep no file modes.
+	chmod +x "$go_dir"/bin/* "$go_dir"/pkg/tool/*/*
+	"$go_dir/bin/go" version
 fi
