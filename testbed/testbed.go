@@ -34,6 +34,12 @@ func Resolve(path, providerFlag string) (*topo.Topology, provider.Provider, erro
 	if err != nil {
 		return nil, nil, errkind.User("read topology: %v", err)
 	}
+	return ResolveData(data, path, providerFlag)
+}
+
+// ResolveData is Resolve for a topology held in memory; path names it in
+// messages.
+func ResolveData(data []byte, path, providerFlag string) (*topo.Topology, provider.Provider, error) {
 	name := providerFlag
 	if name == "" {
 		name = providerOf(data)

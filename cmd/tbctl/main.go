@@ -71,6 +71,8 @@ environment lacks something (root, a kernel feature, a binary).`,
 		newInspectCmd(),
 		newExecCmd(),
 		newDestroyCmd(),
+		newRunCmd(),
+		newRoleCmd(),
 		newVersionCmd(),
 	)
 	return root

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os/exec"
 	"sort"
 
 	"github.com/tbctl/tbctl/testbed/lab"
@@ -33,6 +34,9 @@ type Provider interface {
 	Inspect(ctx context.Context, l *lab.Lab, rec *lab.Record) (*Inspection, error)
 	// Exec runs a command inside a node and returns its exit status.
 	Exec(ctx context.Context, l *lab.Lab, rec *lab.Record, node string, argv []string, stdio Stdio) (int, error)
+	// Start starts a prepared command inside a node and returns once it
+	// runs; the caller waits for it. Role instances are started this way.
+	Start(l *lab.Lab, rec *lab.Record, node string, cmd *exec.Cmd) error
 	// Orphans lists labs that have kernel objects but no directory (their
 	// directory was lost); destroy --all removes them too.
 	Orphans(ctx context.Context) ([]string, error)

@@ -50,6 +50,24 @@ func (p *Provider) Exec(ctx context.Context, l *lab.Lab, rec *lab.Record, node s
 	return 0, nil
 }
 
+// Start starts cmd inside a node's namespaces with the node's environment
+// added to cmd.Env.
+func (p *Provider) Start(l *lab.Lab, rec *lab.Record, node string, cmd *exec.Cmd) error {
+	n := rec.Topology.Node(node)
+	if n == nil {
+		return errkind.User("lab %s has no node %q (nodes: %s)", rec.Name, node, nodeNames(rec.Topology))
+	}
+	cmd.Env = append(nodeEnv(n), cmd.Env...)
+	netPath := ""
+	if inNamespace(n.Kind) {
+		netPath = namespacePath(rec, n.Name)
+	}
+	if err := startIn(netPath, nodeMnt(l, n.Name), cmd); err != nil {
+		return fmt.Errorf("node %s: start %s: %w", node, cmd.Path, err)
+	}
+	return nil
+}
+
 func nodeNames(t *topo.Topology) string {
 	s := ""
 	for i, n := range t.Nodes {

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/tbctl/tbctl/testbed/errkind"
+	"github.com/tbctl/tbctl/testbed/experiment"
+	"github.com/tbctl/tbctl/testbed/run"
+)
+
+func newRunCmd() *cobra.Command {
+	var (
+		o      run.Options
+		dryRun bool
+		quiet  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "run EXPERIMENT.yaml",
+		Short: "Run an experiment: every sweep point and repetition from a clean lab",
+		Long: `Run an experiment: for every sweep point and repetition, deploy a clean lab, start the
+role instances in order, wait through warm-up and duration, stop them, destroy the lab,
+and check the experiment's expectations. Results go to OUT/<experiment>/<run-id>/.
+The exit status is 1 when an expectation fails or a role fails.
+
+The first Ctrl-C stops the roles, keeps what they wrote, destroys the lab and marks the
+run interrupted; a second one exits at once (then run tbctl destroy --all).`,
+		Example: `  tbctl run experiments/quickstart.yaml
+  tbctl run experiments/quickstart.yaml --set duration=3s --set repetitions=1
+  tbctl run experiments/quickstart.yaml --dry-run`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
+			run.Version = version
+			if dryRun {
+				return printPlan(out, args[0], o.Sets)
+			}
+			forceOnSecondSignal()
+			if !quiet {
+				o.Progress = newRunProgress(os.Stderr, term.IsTerminal(int(os.Stderr.Fd())))
+			}
+			res, err := run.Experiment(cmd.Context(), args[0], o)
+			if p, ok := o.Progress.(*runProgress); ok {
+				p.stop()
+			}
+			if err != nil {
+				return err
+			}
+			printResult(out, res)
+			switch res.Status {
+			case run.StatusInterrupted:
+				return exitError{130}
+			case run.StatusFailed:
+				return errkind.User("the run failed: see the table above and %s", res.Dir)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.Out, "out", "runs", "where run directories go")
+	fl.StringArrayVar(&o.Sets, "set", nil, "override a value of the experiment, KEY=VALUE (repeatable), e.g. --set duration=5s --set roles.flow1.params.streams=4")
+	fl.BoolVar(&o.Keep, "keep", false, "leave the last run's lab up for inspection")
+	fl.BoolVar(&dryRun, "dry-run", false, "print the resolved plan and run nothing")
+	fl.BoolVarP(&quiet, "quiet", "q", false, "no progress, only the result table")
+	return cmd
+}
+
+// forceOnSecondSignal exits at once on a second Ctrl-C; the first one
+// cancels the run through the command's context.
+func forceOnSecondSignal() {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ch
+		fmt.Fprintln(os.Stderr, "\ninterrupted: stopping roles and destroying the lab (Ctrl-C again to exit at once)")
+		<-ch
+		fmt.Fprintln(os.Stderr, "forced exit: remove what is left with `tbctl destroy --all`")
+		os.Exit(130)
+	}()
+}
+
+func printPlan(out io.Writer, path string, sets []string) error {
+	exp, err := experiment.Load(path, sets)
+	if err != nil {
+		return err
+	}
+	plans, err := run.PlanAll(exp)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "experiment %s: %s\n", exp.Name, exp.Claim)
+	fmt.Fprintf(out, "provider %s, warm-up %s, duration %s, %d run(s)\n", providerName(exp.Provider), exp.Warmup, exp.Duration, len(plans))
+	for _, pl := range plans {
+		fmt.Fprintf(out, "\nrun %q  seed %d  topology %s (%d nodes, %d links)\n", pl.Label(), pl.Seed, pl.Topology.Name, len(pl.Topology.Nodes), len(pl.Topology.Links))
+		for w, wave := range pl.Waves {
+			for _, s := range wave {
+				fmt.Fprintf(out, "  wave %d  %-10s %-8s on %-6s %v\n", w+1, s.Inst.Name, s.Role.Name, s.Inst.Node, s.Params)
+			}
+		}
+	}
+	if len(exp.Expect) > 0 {
+		fmt.Fprintln(out, "\nexpect on every run:")
+		for _, e := range exp.Expect {
+			fmt.Fprintf(out, "  %s\n", e.Text)
+		}
+	}
+	if len(exp.Compare) > 0 {
+		fmt.Fprintln(out, "compare across runs:")
+		for _, e := range exp.Compare {
+			fmt.Fprintf(out, "  %s\n", e.Text)
+		}
+	}
+	return nil
+}
+
+func providerName(p string) string {
+	if p == "" {
+		return "netns"
+	}
+	return p
+}
+
+func printResult(out io.Writer, res *run.Result) {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tSTATUS\tEXPECTATION\tRESULT")
+	for _, r := range res.Runs {
+		if len(r.Checks) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t-\t%s\n", r.Label, r.Status, oneLine(r.Error))
+		}
+		for i, c := range r.Checks {
+			label, status := r.Label, r.Status
+			if i > 0 {
+				label, status = "", ""
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", label, status, c.Text, verdict(c))
+		}
+	}
+	for _, c := range res.Compare {
+		fmt.Fprintf(tw, "across runs\t\t%s\t%s\n", c.Text, verdict(c))
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "\n%s: run directory %s\n", strings.ToUpper(res.Status), res.Dir)
+}
+
+func verdict(c run.Check) string {
+	switch {
+	case c.Error != "":
+		return "ERROR " + c.Error
+	case c.OK:
+		return "pass (" + c.Detail + ")"
+	}
+	return "FAIL (" + c.Detail + ")"
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", "; ")
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}

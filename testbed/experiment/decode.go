@@ -1,0 +1,522 @@
+package experiment
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tbctl/tbctl/testbed/topo"
+	"github.com/tbctl/tbctl/testbed/topo/gen"
+)
+
+var (
+	topFields      = []string{"name", "claim", "topology", "provider", "duration", "warmup", "repetitions", "seed", "roles", "sweep", "expect", "compare"}
+	topologyFields = []string{"file", "inline", "generate"}
+	generateFields = []string{"shape", "hosts", "depth", "fanout", "spines", "leaves", "k"}
+	instanceFields = []string{"role", "node", "after", "params"}
+	sweepFields    = []string{"cartesian", "zip"}
+)
+
+var (
+	nameRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+	instanceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+)
+
+// sweepAxis is an axis with the nodes of its values, for checking each.
+type sweepAxis struct {
+	path   string
+	values []*yaml.Node
+}
+
+// decode turns the document into an Experiment, reporting every problem.
+func (p *parser) decode(root *yaml.Node) (*Experiment, []sweepAxis) {
+	e := &Experiment{Provider: DefaultProvider, Repetitions: DefaultRepetitions, Seed: DefaultSeed}
+	top := p.fields(root, "", topFields)
+	e.Name = p.requiredString(root, top, "name", "add name: <experiment> at the top of the file")
+	if v, ok := top["name"]; ok && e.Name != "" {
+		p.checkName(v.value, e.Name)
+	}
+	e.Claim = p.requiredString(root, top, "claim", "add claim: \"...\" saying what the experiment reproduces")
+	if v, ok := top["provider"]; ok {
+		e.Provider = p.str(v.value, "provider")
+	}
+	p.topology(root, top, e)
+	p.times(root, top, e)
+	if v, ok := top["repetitions"]; ok {
+		if n, ok := p.integer(v.value, "repetitions"); ok {
+			if n < 1 || n > MaxRepetitions {
+				p.add(v.value, fmt.Sprintf("use 1 to %d", MaxRepetitions), "repetitions must be between 1 and %d, got %d", MaxRepetitions, n)
+			}
+			e.Repetitions = int(n)
+		}
+	}
+	if v, ok := top["seed"]; ok {
+		if n, ok := p.integer(v.value, "seed"); ok {
+			e.Seed = n
+		}
+	}
+	afters := p.roles(root, top, e)
+	var axes []sweepAxis
+	if v, ok := top["sweep"]; ok {
+		axes = p.sweep(root, v.value, e)
+	}
+	p.checkAfter(e, afters)
+	if v, ok := top["expect"]; ok {
+		e.Expect = p.expectations(v.value, "expect", e)
+	}
+	if v, ok := top["compare"]; ok {
+		e.Compare = p.expectations(v.value, "compare", e)
+	}
+	return e, axes
+}
+
+// fields checks that n is a mapping with only the allowed keys and returns
+// its entries by key.
+func (p *parser) fields(n *yaml.Node, path string, allowed []string) map[string]entry {
+	n = deref(n)
+	if n.Kind != yaml.MappingNode {
+		p.typeProblem(n, path, "a mapping")
+		return nil
+	}
+	out := map[string]entry{}
+	for _, e := range entries(n) {
+		if !contains(allowed, e.key.Value) {
+			p.add(e.key, hintFor(e.key.Value, allowed, "fields"+under(path)), "unknown field %q", e.key.Value)
+			continue
+		}
+		out[e.key.Value] = entry{e.key, deref(e.value)}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+var typeHints = map[string]string{
+	"a string":   "write a single value; quote it if it looks like a number or boolean",
+	"an integer": "write a whole number without quotes",
+	"a list":     "write a list: [a, b] or one \"- item\" per line",
+	"a mapping":  "write \"key: value\" pairs",
+}
+
+func (p *parser) typeProblem(n *yaml.Node, path, want string) {
+	p.add(n, typeHints[want], "%s: expected %s, got %s", path, want, describe(n))
+}
+
+func (p *parser) str(n *yaml.Node, path string) string {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+		p.typeProblem(n, path, "a string")
+		return ""
+	}
+	return n.Value
+}
+
+func (p *parser) requiredString(root *yaml.Node, top map[string]entry, key, hint string) string {
+	v, ok := top[key]
+	if !ok {
+		if top != nil {
+			p.add(root, hint, "missing %s", key)
+		}
+		return ""
+	}
+	s := p.str(v.value, key)
+	if s == "" && v.value.ShortTag() == "!!str" {
+		p.add(v.value, hint, "%s is empty", key)
+	}
+	return s
+}
+
+func (p *parser) integer(n *yaml.Node, path string) (int64, bool) {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" {
+		if i, err := strconv.ParseInt(n.Value, 0, 64); err == nil {
+			return i, true
+		}
+	}
+	p.typeProblem(n, path, "an integer")
+	return 0, false
+}
+
+func (p *parser) duration(n *yaml.Node, path string) (time.Duration, bool) {
+	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.ShortTag() != "!!int") {
+		p.add(n, "write a number and a unit, e.g. 10s or 1m30s", "%s: expected a duration, got %s", path, describe(n))
+		return 0, false
+	}
+	d, err := time.ParseDuration(n.Value)
+	switch {
+	case err != nil && n.ShortTag() == "!!int":
+		p.add(n, "write a unit, e.g. "+n.Value+"s", "%s: %s has no unit", path, n.Value)
+	case err != nil:
+		p.add(n, "write a number and a unit, e.g. 10s or 1m30s", "%s: %q is not a duration", path, n.Value)
+	case d < 0:
+		p.add(n, "write a positive duration", "%s: %s is negative", path, n.Value)
+	default:
+		return d, true
+	}
+	return 0, false
+}
+
+func (p *parser) checkName(n *yaml.Node, name string) {
+	switch {
+	case len(name) > MaxName:
+		p.add(n, fmt.Sprintf("use at most %d characters", MaxName), "experiment name %q is longer than %d characters", name, MaxName)
+	case !nameRE.MatchString(name):
+		p.add(n, "use letters, digits, '_', '.' and '-', starting with a letter or digit", "experiment name %q has invalid characters", name)
+	}
+}
+
+func (p *parser) times(root *yaml.Node, top map[string]entry, e *Experiment) {
+	v, ok := top["duration"]
+	durationOK := false
+	switch {
+	case ok:
+		if e.Duration, durationOK = p.duration(v.value, "duration"); durationOK && e.Duration == 0 {
+			p.add(v.value, "write how long the roles run, e.g. 10s", "duration must be more than zero")
+			durationOK = false
+		}
+	case top != nil:
+		p.add(root, "add duration: <how long the roles run>, e.g. 10s", "missing duration")
+	}
+	w, ok := top["warmup"]
+	if !ok {
+		return
+	}
+	var warmupOK bool
+	if e.Warmup, warmupOK = p.duration(w.value, "warmup"); warmupOK && durationOK && e.Warmup >= e.Duration {
+		p.add(w.value, "make the warmup shorter than the duration", "warmup %s must be shorter than duration %s", e.Warmup, e.Duration)
+	}
+}
+
+func (p *parser) topology(root *yaml.Node, top map[string]entry, e *Experiment) {
+	v, ok := top["topology"]
+	if !ok {
+		if top != nil {
+			p.add(root, "add topology: with one of file:, inline: or generate:", "missing topology")
+		}
+		return
+	}
+	t := p.fields(v.value, "topology", topologyFields)
+	if t == nil {
+		return
+	}
+	var given []entry
+	for _, f := range topologyFields {
+		if s, ok := t[f]; ok {
+			given = append(given, s)
+		}
+	}
+	switch {
+	case len(given) == 0:
+		p.add(v.value, "give one of file:, inline: or generate:", "topology: no source given")
+		return
+	case len(given) > 1:
+		p.add(given[1].key, "keep only one of them", "topology: both %s and %s given; use exactly one source", given[0].key.Value, given[1].key.Value)
+		return
+	}
+	src := given[0]
+	switch src.key.Value {
+	case "file":
+		if f := p.str(src.value, "topology.file"); f != "" {
+			e.Topology.File = resolvePath(p.file, f)
+		} else if src.value.ShortTag() == "!!str" {
+			p.add(src.value, "name a topology file relative to the experiment", "topology.file is empty")
+		}
+	case "inline":
+		if src.value.Kind != yaml.MappingNode {
+			p.typeProblem(src.value, "topology.inline", "a mapping")
+			return
+		}
+		if err := src.value.Decode(&e.Topology.Inline); err != nil {
+			p.add(src.value, "", "topology.inline: %v", err)
+		}
+	case "generate":
+		e.Topology.Generate = p.generate(src.value)
+	}
+}
+
+func resolvePath(experimentFile, path string) string {
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(filepath.Dir(experimentFile), path)
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
+}
+
+func (p *parser) generate(n *yaml.Node) *Generate {
+	f := p.fields(n, "topology.generate", generateFields)
+	if f == nil {
+		return nil
+	}
+	g := &Generate{}
+	ints := map[string]*int{"hosts": &g.Hosts, "depth": &g.Depth, "fanout": &g.Fanout, "spines": &g.Spines, "leaves": &g.Leaves, "k": &g.K}
+	ok := true
+	for key, dst := range ints {
+		if v, given := f[key]; given {
+			i, good := p.integer(v.value, "topology.generate."+key)
+			*dst, ok = int(i), ok && good
+		}
+	}
+	v, given := f["shape"]
+	if !given {
+		p.add(n, "add shape: "+strings.Join(shapeNames(), ", "), "topology.generate: missing shape")
+		return g
+	}
+	if g.Shape = p.str(v.value, "topology.generate.shape"); g.Shape == "" {
+		return g
+	}
+	if !contains(shapeNames(), g.Shape) {
+		p.add(v.value, hintFor(g.Shape, shapeNames(), "shapes"), "unknown shape %q", g.Shape)
+		return g
+	}
+	if ok {
+		params := gen.Params{Hosts: g.Hosts, Depth: g.Depth, Fanout: g.Fanout, Spines: g.Spines, Leaves: g.Leaves, K: g.K}
+		if _, err := gen.Generate(g.Shape, params); err != nil {
+			p.add(n, "", "topology.generate: %s", strings.ReplaceAll(err.Error(), "--", ""))
+		}
+	}
+	return g
+}
+
+func shapeNames() []string {
+	var names []string
+	for _, s := range gen.Shapes() {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// roles decodes the instances and returns the nodes of their after lists.
+func (p *parser) roles(root *yaml.Node, top map[string]entry, e *Experiment) map[*Instance][]*yaml.Node {
+	v, ok := top["roles"]
+	if !ok {
+		if top != nil {
+			p.add(root, "add roles: mapping instance names to {role, node, params}", "missing roles")
+		}
+		return nil
+	}
+	n := v.value
+	if n.Kind != yaml.MappingNode {
+		p.typeProblem(n, "roles", "a mapping")
+		return nil
+	}
+	if len(n.Content) == 0 {
+		p.add(n, "add at least one instance", "roles: no instances")
+	}
+	afters := map[*Instance][]*yaml.Node{}
+	for _, kv := range entries(n) {
+		in := &Instance{Name: kv.key.Value, Pos: p.pos(kv.key)}
+		if !instanceRE.MatchString(in.Name) {
+			p.add(kv.key, "use letters, digits, '_' and '-', starting with a letter or digit", "instance name %q has invalid characters", in.Name)
+		}
+		e.Roles = append(e.Roles, in)
+		path := "roles." + in.Name
+		f := p.fields(kv.value, path, instanceFields)
+		if f == nil {
+			continue
+		}
+		in.Role = p.requiredField(kv.value, f, path, "role", "name the role to run, e.g. role: traffic")
+		in.Node = p.requiredField(kv.value, f, path, "node", "name the node to run it on, e.g. node: h1")
+		if a, ok := f["after"]; ok {
+			afters[in] = p.after(a.value, path+".after", in)
+		}
+		if pr, ok := f["params"]; ok && !isNull(pr.value) {
+			if pr.value.Kind != yaml.MappingNode {
+				p.typeProblem(pr.value, path+".params", "a mapping")
+			} else if err := pr.value.Decode(&in.Params); err != nil {
+				p.add(pr.value, "", "%s.params: %v", path, err)
+			}
+		}
+		if in.Params == nil {
+			in.Params = map[string]any{}
+		}
+	}
+	return afters
+}
+
+func (p *parser) requiredField(n *yaml.Node, f map[string]entry, path, key, hint string) string {
+	v, ok := f[key]
+	if !ok {
+		p.add(n, hint, "%s: missing %s", path, key)
+		return ""
+	}
+	s := p.str(v.value, path+"."+key)
+	if s == "" && v.value.ShortTag() == "!!str" {
+		p.add(v.value, hint, "%s.%s is empty", path, key)
+	}
+	return s
+}
+
+// after reads an after list (or a single name).
+func (p *parser) after(n *yaml.Node, path string, in *Instance) []*yaml.Node {
+	items := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		items = n.Content
+	}
+	var out []*yaml.Node
+	for _, item := range items {
+		item = deref(item)
+		if name := p.str(item, path); name != "" {
+			in.After = append(in.After, name)
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// checkAfter reports after entries naming unknown instances, and cycles.
+func (p *parser) checkAfter(e *Experiment, afters map[*Instance][]*yaml.Node) {
+	names := make([]string, len(e.Roles))
+	for i, in := range e.Roles {
+		names[i] = in.Name
+	}
+	unknown := false
+	for _, in := range e.Roles {
+		for _, n := range afters[in] {
+			if !contains(names, n.Value) {
+				p.add(n, hintFor(n.Value, names, "instances"), "roles.%s.after: unknown instance %q", in.Name, n.Value)
+				unknown = true
+			}
+		}
+	}
+	if unknown {
+		return
+	}
+	if _, err := startOrder(e.Roles); err != nil {
+		p.probs = append(p.probs, err...)
+	}
+}
+
+func (p *parser) sweep(root, n *yaml.Node, e *Experiment) []sweepAxis {
+	f := p.fields(n, "sweep", sweepFields)
+	var axes []sweepAxis
+	seen := map[string]topo.Pos{}
+	for _, kind := range sweepFields {
+		v, ok := f[kind]
+		if !ok || isNull(v.value) {
+			continue
+		}
+		if v.value.Kind != yaml.MappingNode {
+			p.typeProblem(v.value, "sweep."+kind, "a mapping")
+			continue
+		}
+		var list []Axis
+		for _, kv := range entries(v.value) {
+			ax, values, ok := p.axis(root, kv, "sweep."+kind, seen)
+			if ok {
+				list = append(list, ax)
+				axes = append(axes, sweepAxis{ax.Path, values})
+			}
+		}
+		if kind == "zip" {
+			p.checkZip(v.value, list)
+		}
+		if kind == "cartesian" {
+			e.Sweep.Cartesian = list
+		} else {
+			e.Sweep.Zip = list
+		}
+	}
+	p.checkLabelKeys(e)
+	return axes
+}
+
+func (p *parser) axis(root *yaml.Node, kv entry, where string, seen map[string]topo.Pos) (Axis, []*yaml.Node, bool) {
+	path, list := kv.key.Value, deref(kv.value)
+	ax := Axis{Path: path, Pos: p.pos(kv.key)}
+	good := true
+	if first, dup := seen[path]; dup {
+		p.add(kv.key, "sweep each path once", "%s: %s is already swept at %s", where, path, first)
+		good = false
+	}
+	seen[path] = ax.Pos
+	if path == "sweep" || strings.HasPrefix(path, "sweep.") {
+		p.add(kv.key, "sweep parameters of the experiment, not the sweep", "%s: cannot sweep %s", where, path)
+		return ax, nil, false
+	}
+	if err := setPath(copyNode(root), path, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"}); err != nil {
+		p.add(kv.key, err.hint, "%s: %s", where, err.msg)
+		good = false
+	}
+	switch {
+	case list.Kind != yaml.SequenceNode:
+		p.add(list, typeHints["a list"], "%s.%s: sweep values must be a list, got %s", where, path, describe(list))
+		return ax, nil, false
+	case len(list.Content) == 0:
+		p.add(list, "give at least one value", "%s.%s: no values", where, path)
+		return ax, nil, false
+	}
+	for _, v := range list.Content {
+		var x any
+		if err := v.Decode(&x); err != nil {
+			p.add(v, "", "%s.%s: %v", where, path, err)
+			good = false
+		}
+		ax.Values = append(ax.Values, x)
+	}
+	return ax, list.Content, good
+}
+
+func (p *parser) checkZip(n *yaml.Node, list []Axis) {
+	if len(list) < 2 {
+		return
+	}
+	want := len(list[0].Values)
+	for _, kv := range entries(n)[1:] {
+		if l := deref(kv.value); l.Kind == yaml.SequenceNode && len(l.Content) != want && len(l.Content) > 0 {
+			p.add(l, "give every zip list the same number of values",
+				"sweep.zip: %s has %d values but %s has %d; zip lists must have equal lengths", kv.key.Value, len(l.Content), list[0].Path, want)
+		}
+	}
+}
+
+// checkLabelKeys reports two axes ending in the same key, which labels and
+// selectors could not tell apart.
+func (p *parser) checkLabelKeys(e *Experiment) {
+	seen := map[string]Axis{}
+	for _, ax := range e.Sweep.axes() {
+		k := lastElement(ax.Path)
+		if first, dup := seen[k]; dup {
+			p.addAt(ax.Pos, "sweep parameters with different names, or zip them and select on the first", "sweep: %s and %s both end in %q; labels and selectors could not tell them apart", first.Path, ax.Path, k)
+		}
+		seen[k] = ax
+	}
+}
+
+// checkSweepValues decodes the document once per sweep value, so that a
+// value the field cannot take is reported where it is written.
+func (p *parser) checkSweepValues(root *yaml.Node, axes []sweepAxis) {
+	for _, ax := range axes {
+		for _, v := range ax.values {
+			doc := copyNode(root)
+			if setPath(doc, ax.path, v) != nil {
+				continue
+			}
+			sub := &parser{file: p.file}
+			sub.decode(doc)
+			for _, q := range sub.probs {
+				q.Msg = fmt.Sprintf("with %s = %s: %s", ax.path, nodeText(v), q.Msg)
+				p.probs = append(p.probs, q)
+			}
+		}
+	}
+}
+
+func nodeText(n *yaml.Node) string {
+	if n.Kind == yaml.ScalarNode {
+		return n.Value
+	}
+	out, _ := yaml.Marshal(n)
+	return strings.TrimSpace(string(out))
+}

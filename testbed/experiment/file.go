@@ -1,0 +1,94 @@
+// Package experiment reads experiment files: which topology to build, which
+// roles to run on which nodes and in what order, how long, how often, over
+// which parameter sweep, and which expectations the measured metrics must
+// meet. It resolves and validates them with file positions, expands sweeps
+// into points, derives per-run seeds and evaluates expectations. It touches
+// no kernel objects and starts no processes.
+package experiment
+
+import (
+	"time"
+
+	"github.com/tbctl/tbctl/testbed/topo"
+)
+
+// Defaults for optional fields.
+const (
+	DefaultProvider    = "netns"
+	DefaultRepetitions = 1
+	DefaultSeed        = 1
+	MaxRepetitions     = 1000
+	MaxName            = topo.MaxLabName
+)
+
+// Experiment is a resolved, validated experiment file.
+type Experiment struct {
+	Name, Claim, Provider string
+	File                  string // path it was read from
+	Topology              TopologyRef
+	Duration, Warmup      time.Duration
+	Repetitions           int
+	Seed                  int64
+	Roles                 []*Instance // in file order
+	Sweep                 Sweep
+	Expect                []*Expectation // evaluated on every run
+	Compare               []*Expectation // evaluated once across all runs
+	Doc                   map[string]any // the document after --set, for manifests
+
+	data []byte   // the file as read, so that At can re-decode it
+	sets []string // the --set overrides it was parsed with
+}
+
+// TopologyRef names the topology the experiment runs on; exactly one field
+// is set.
+type TopologyRef struct {
+	File     string         // absolute path
+	Inline   map[string]any // a whole topology document
+	Generate *Generate
+}
+
+// Generate asks for a generated topology (see package topo/gen).
+type Generate struct {
+	Shape                                   string
+	Hosts, Depth, Fanout, Spines, Leaves, K int
+}
+
+// Instance is one role placed on a node.
+type Instance struct {
+	Name   string
+	Role   string
+	Node   string
+	After  []string // instances that must be ready before this one starts
+	Params map[string]any
+	Pos    topo.Pos // of the instance's name
+}
+
+// Sweep lists the parameters varied across runs.
+type Sweep struct {
+	Cartesian []Axis // every combination
+	Zip       []Axis // equal-length lists, taken together
+}
+
+// Axis is one swept path and its values.
+type Axis struct {
+	Path   string // dotted path into the document, e.g. roles.flow1.params.streams
+	Values []any
+	Pos    topo.Pos
+}
+
+// Expectation is one expect or compare line.
+type Expectation struct {
+	Text string
+	Expr Expr
+	Pos  topo.Pos
+}
+
+// Instance returns the instance called name, or nil.
+func (e *Experiment) Instance(name string) *Instance {
+	for _, in := range e.Roles {
+		if in.Name == name {
+			return in
+		}
+	}
+	return nil
+}

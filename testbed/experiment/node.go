@@ -1,0 +1,214 @@
+package experiment
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+type entry struct{ key, value *yaml.Node }
+
+func deref(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+// entries lists the entries of a mapping in order, first occurrence of a
+// key only (duplicates are reported by checkDuplicates).
+func entries(n *yaml.Node) []entry {
+	var out []entry
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if seen[k.Value] {
+			continue
+		}
+		seen[k.Value] = true
+		out = append(out, entry{k, v})
+	}
+	return out
+}
+
+func lookupKey(n *yaml.Node, key string) (entry, bool) {
+	for _, e := range entries(n) {
+		if e.key.Value == key {
+			return e, true
+		}
+	}
+	return entry{}, false
+}
+
+func keysOf(n *yaml.Node) []string {
+	var keys []string
+	for _, e := range entries(n) {
+		keys = append(keys, e.key.Value)
+	}
+	return keys
+}
+
+func copyNode(n *yaml.Node) *yaml.Node {
+	n = deref(n)
+	c := *n
+	c.Content = make([]*yaml.Node, len(n.Content))
+	for i, child := range n.Content {
+		c.Content[i] = copyNode(child)
+	}
+	return &c
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// describe names the YAML type of n for messages.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	switch n.ShortTag() {
+	case "!!str":
+		return fmt.Sprintf("the string %q", n.Value)
+	case "!!int":
+		return "an integer"
+	case "!!float":
+		return "a number"
+	case "!!bool":
+		return "a boolean"
+	case "!!null":
+		return "nothing"
+	}
+	return n.ShortTag()
+}
+
+// pathError says why a dotted path cannot be set.
+type pathError struct {
+	msg, hint string
+}
+
+// setPath replaces the value at the dotted path with value. Every element
+// but the last must exist, except a missing params mapping of an instance,
+// which is created; the last key may be new (the decoder judges it).
+func setPath(root *yaml.Node, path string, value *yaml.Node) *pathError {
+	parts := strings.Split(path, ".")
+	for _, p := range parts {
+		if p == "" {
+			return &pathError{msg: fmt.Sprintf("malformed path %q", path), hint: "write dotted keys such as roles.flow1.params.rate"}
+		}
+	}
+	n := deref(root)
+	for i, part := range parts {
+		last := i == len(parts)-1
+		here := strings.Join(parts[:i], ".")
+		switch n.Kind {
+		case yaml.MappingNode:
+			e, ok := lookupKey(n, part)
+			switch {
+			case ok && last:
+				replace(n, e.value, value)
+				return nil
+			case ok:
+				n = deref(e.value)
+			case last || (part == "params" && i == 2 && parts[0] == "roles"):
+				child := value
+				if !last {
+					child = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: value.Line, Column: value.Column}
+				}
+				n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: part, Line: value.Line, Column: value.Column}, child)
+				if last {
+					return nil
+				}
+				n = child
+			default:
+				where := strings.Join(parts[:i+1], ".")
+				return &pathError{msg: fmt.Sprintf("%s does not exist", where), hint: hintFor(part, keysOf(n), "keys"+under(here))}
+			}
+		case yaml.SequenceNode:
+			idx, err := strconv.Atoi(part)
+			if err != nil || idx < 0 || idx >= len(n.Content) {
+				return &pathError{msg: fmt.Sprintf("%s has no element %q", here, part), hint: fmt.Sprintf("use an index from 0 to %d", len(n.Content)-1)}
+			}
+			if last {
+				n.Content[idx] = value
+				return nil
+			}
+			n = deref(n.Content[idx])
+		default:
+			return &pathError{msg: fmt.Sprintf("%s is %s, not a mapping", here, describe(n)), hint: "set " + here + " itself"}
+		}
+	}
+	return nil
+}
+
+func under(path string) string {
+	if path == "" {
+		return ""
+	}
+	return " under " + path
+}
+
+func replace(m *yaml.Node, old, value *yaml.Node) {
+	for i := 1; i < len(m.Content); i += 2 {
+		if m.Content[i] == old {
+			m.Content[i] = value
+		}
+	}
+}
+
+// suggest returns the candidate within an edit distance of two of word, or
+// "".
+func suggest(word string, candidates []string) string {
+	best, bestDist := "", 3
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(word), strings.ToLower(c)); d < bestDist && d < len(word) {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+// hintFor is a hint naming the closest candidate, or listing all of them.
+func hintFor(word string, candidates []string, what string) string {
+	if s := suggest(word, candidates); s != "" {
+		return fmt.Sprintf("did you mean %q?", s)
+	}
+	if len(candidates) == 0 {
+		return ""
+	}
+	sorted := append([]string(nil), candidates...)
+	sort.Strings(sorted)
+	return fmt.Sprintf("valid %s: %s", what, strings.Join(sorted, ", "))
+}
+
+// editDistance is the optimal string alignment distance between a and b.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
+}

@@ -1,0 +1,199 @@
+package run
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tbctl/tbctl/roles"
+	"github.com/tbctl/tbctl/testbed/lab"
+	"github.com/tbctl/tbctl/testbed/provider"
+)
+
+// readyTimeout bounds how long an instance may take to say it is ready.
+var readyTimeout = 30 * time.Second
+
+// stopGrace is how long an instance has between SIGTERM and SIGKILL.
+var stopGrace = 5 * time.Second
+
+// proc is one running role instance: a `tbctl role run` process inside its
+// node.
+type proc struct {
+	start *Start
+	dir   string
+	cmd   *exec.Cmd
+	ready chan struct{} // closed when the instance says it is ready
+	done  chan struct{} // closed when the process has exited
+	err   error         // from Wait, valid after done
+}
+
+// launch starts an instance inside its node. Its stdout and stderr go to
+// files of its own; readiness comes back on an inherited pipe.
+func launch(l *lab.Lab, rec *lab.Record, p provider.Provider, s *Start, in roles.Instance) (*proc, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(in.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	js, err := json.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := os.Create(filepath.Join(in.Dir, "stdout.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer stdout.Close()
+	stderr, err := os.Create(filepath.Join(in.Dir, "stderr.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer stderr.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+
+	cmd := exec.Command(self, "role", "run", s.Role.Name, "--instance-json", string(js), "--ready-fd", "3")
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.ExtraFiles = []*os.File{w}
+	// A process group of its own: a Ctrl-C at the terminal reaches the
+	// runner, which stops instances in order, not every instance at once.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.Start(l, rec, s.Inst.Node, cmd); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("start %s: %w", s.Inst.Name, err)
+	}
+	pr := &proc{start: s, dir: in.Dir, cmd: cmd, ready: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer r.Close()
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		if strings.TrimSpace(line) == "ready" {
+			close(pr.ready)
+		}
+	}()
+	go func() {
+		pr.err = cmd.Wait()
+		close(pr.done)
+	}()
+	return pr, nil
+}
+
+// waitReady waits until the instance is ready, exits, or the timeout or ctx
+// ends.
+func (p *proc) waitReady(ctx context.Context) error {
+	t := time.NewTimer(readyTimeout)
+	defer t.Stop()
+	select {
+	case <-p.ready:
+		return nil
+	case <-p.done:
+		select {
+		case <-p.ready: // ready, then finished quickly
+			return nil
+		default:
+		}
+		return fmt.Errorf("%s exited before it was ready (%v): %s", p.start.Inst.Name, p.err, p.stderrTail())
+	case <-t.C:
+		return fmt.Errorf("%s was not ready after %s", p.start.Inst.Name, readyTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stop ends the instance: SIGTERM to its process group, SIGKILL after the
+// grace period.
+func (p *proc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(stopGrace):
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// InstanceResult is how one instance ended and what it reported.
+type InstanceResult struct {
+	Name     string         `json:"name"`
+	Role     string         `json:"role"`
+	Node     string         `json:"node"`
+	Status   string         `json:"status"` // ok, stopped, failed, killed
+	ExitCode int            `json:"exitCode"`
+	Signal   string         `json:"signal,omitempty"`
+	Error    string         `json:"error,omitempty"`
+	Summary  map[string]any `json:"summary,omitempty"`
+}
+
+// result reads how the instance ended: the process status, the role's own
+// exit event, and its summary.
+func (p *proc) result() *InstanceResult {
+	res := &InstanceResult{Name: p.start.Inst.Name, Role: p.start.Role.Name, Node: p.start.Inst.Node}
+	var exit *exec.ExitError
+	if errors.As(p.err, &exit) {
+		res.ExitCode = exit.ExitCode()
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			res.Signal = ws.Signal().String()
+		}
+	}
+	res.Status, res.Error = lastExitEvent(filepath.Join(p.dir, "events.jsonl"))
+	switch {
+	case res.Signal == "killed" || (res.Signal != "" && res.Status == ""):
+		res.Status = "killed"
+		res.Error = "ended by signal: " + res.Signal
+	case res.Status == "" && res.ExitCode != 0:
+		res.Status = roles.ExitFailed
+		res.Error = p.stderrTail()
+	case res.Status == "":
+		res.Status = roles.ExitOK
+	}
+	if data, err := os.ReadFile(filepath.Join(p.dir, "summary.json")); err == nil {
+		json.Unmarshal(data, &res.Summary)
+	}
+	return res
+}
+
+func lastExitEvent(path string) (status, errMsg string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var ev struct {
+			Event, Status, Error string
+		}
+		if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.Event == "exit" {
+			status, errMsg = ev.Status, ev.Error
+		}
+	}
+	return status, errMsg
+}
+
+// stderrTail returns the last lines the instance wrote to stderr.
+func (p *proc) stderrTail() string {
+	data, _ := os.ReadFile(filepath.Join(p.dir, "stderr.log"))
+	s := strings.TrimSpace(string(data))
+	if len(s) > 400 {
+		s = "..." + s[len(s)-400:]
+	}
+	return s
+}

@@ -1,0 +1,231 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tbctl/tbctl/roles"
+	"github.com/tbctl/tbctl/testbed"
+	"github.com/tbctl/tbctl/testbed/provider"
+)
+
+// Point is the outcome of one run: a sweep point and a repetition.
+type Point struct {
+	Label     string            `json:"label"`
+	Point     int               `json:"point"` // 0-based sweep point
+	Rep       int               `json:"rep"`   // 1-based
+	Values    map[string]any    `json:"values,omitempty"`
+	Seed      int64             `json:"seed"`
+	Dir       string            `json:"dir"`
+	Lab       string            `json:"lab"`
+	Status    string            `json:"status"`
+	Error     string            `json:"error,omitempty"`
+	Instances []*InstanceResult `json:"instances"`
+	Checks    []Check           `json:"expectations"`
+	Start     time.Time         `json:"start"`
+	End       time.Time         `json:"end"`
+}
+
+// runPoint carries out one run and never leaves its lab behind unless keep
+// is set.
+func runPoint(ctx context.Context, pl *Plan, i, n int, keep bool, prog Progress) *Point {
+	pt := &Point{Label: pl.Label(), Point: pl.Point.Index, Rep: pl.Rep, Values: pl.Point.Values, Seed: pl.Seed, Dir: pl.Dir, Lab: pl.Lab, Start: time.Now().UTC()}
+	tl, err := openTimeline(pl.Dir)
+	if err != nil {
+		pt.fail(err)
+		return pt
+	}
+	defer tl.Close()
+	phase := func(name string, d time.Duration) {
+		tl.Emit("phase", map[string]any{"phase": name})
+		if prog != nil {
+			prog.Phase(i, n, pt.Label, name, d)
+		}
+	}
+	if err := writeInputs(pl); err != nil {
+		pt.fail(err)
+		return pt
+	}
+
+	phase("deploy", 0)
+	rec, err := testbed.Deploy(ctx, testbed.DeployOptions{File: filepath.Join(pl.Dir, "topology.yaml"), Name: pl.Lab, Progress: quiet{}})
+	if err != nil {
+		pt.fail(err)
+		tl.Emit("lab-failed", map[string]any{"error": err.Error()})
+		finishPoint(pt, pl, nil, tl)
+		return pt
+	}
+	tl.Emit("lab-up", map[string]any{"lab": rec.Name})
+	var procs []*proc
+	defer func() {
+		for _, p := range procs {
+			p.stop()
+		}
+		if !keep {
+			phase("destroy", 0)
+			if err := testbed.Destroy(context.WithoutCancel(ctx), pl.Lab); err != nil {
+				pt.fail(fmt.Errorf("destroy: %w", err))
+			}
+			tl.Emit("lab-down", nil)
+		}
+		finishPoint(pt, pl, procs, tl)
+	}()
+
+	phase("start roles", 0)
+	procs, err = startWaves(ctx, pl, tl)
+	if err != nil {
+		pt.fail(err)
+		return pt
+	}
+	if pl.Exp.Warmup > 0 {
+		phase("warm-up", pl.Exp.Warmup)
+		if !sleep(ctx, pl.Exp.Warmup) {
+			return pt
+		}
+	}
+	phase("measure", pl.Exp.Duration)
+	tl.Emit("measure-start", nil)
+	if !sleep(ctx, pl.Exp.Duration) {
+		return pt
+	}
+	tl.Emit("measure-end", nil)
+	// Instances with a duration of their own end by themselves about now.
+	waitAll(procs, 3*time.Second)
+	phase("stop", 0)
+	return pt
+}
+
+func (pt *Point) fail(err error) {
+	if pt.Error == "" {
+		pt.Error = err.Error()
+	}
+	pt.Status = StatusFailed
+}
+
+// writeInputs stores what the run was made from: the topology deployed and
+// the experiment at this point.
+func writeInputs(pl *Plan) error {
+	if err := os.MkdirAll(pl.Dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(pl.Dir, "topology.yaml"), pl.TopoSrc, 0o644); err != nil {
+		return err
+	}
+	doc, err := yaml.Marshal(pl.Exp.Doc)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(pl.Dir, "experiment.yaml"), doc, 0o644)
+}
+
+// startWaves starts the instances wave by wave; a wave starts once every
+// instance of the previous one is ready.
+func startWaves(ctx context.Context, pl *Plan, tl *timeline) ([]*proc, error) {
+	l, rec, p, err := testbed.Open(pl.Lab)
+	if err != nil {
+		return nil, err
+	}
+	mgmt := mgmtAddrs(ctx, pl.Lab)
+	ports := map[string]int{}
+	var all []*proc
+	for _, wave := range pl.Waves {
+		var started []*proc
+		for _, s := range wave {
+			in := roles.Instance{
+				Role: s.Role.Name, Lab: pl.Lab, Node: s.Inst.Node, Instance: s.Inst.Name,
+				Dir: filepath.Join(pl.Dir, "roles", s.Inst.Name), Seed: pl.Seed, Params: s.Params,
+			}
+			if addr := mgmt[s.Inst.Node]; addr != "" {
+				in.MetricsAddr = fmt.Sprintf("%s:%d", addr, 9100+ports[s.Inst.Node])
+				ports[s.Inst.Node]++
+			}
+			pr, err := launch(l, rec, p, s, in)
+			if err != nil {
+				return all, err
+			}
+			tl.Emit("role-start", map[string]any{"instance": s.Inst.Name, "node": s.Inst.Node, "pid": pr.cmd.Process.Pid})
+			all = append(all, pr)
+			started = append(started, pr)
+		}
+		if err := waitReady(ctx, started); err != nil {
+			return all, err
+		}
+	}
+	return all, nil
+}
+
+func waitReady(ctx context.Context, procs []*proc) error {
+	errs := make(chan error, len(procs))
+	var wg sync.WaitGroup
+	for _, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- p.waitReady(ctx)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var msgs []string
+	for err := range errs {
+		if err != nil {
+			msgs = append(msgs, err.Error())
+		}
+	}
+	if len(msgs) > 0 {
+		return fmt.Errorf("%s", strings.Join(msgs, "; "))
+	}
+	return nil
+}
+
+// mgmtAddrs maps each node to its management address, where it has one.
+func mgmtAddrs(ctx context.Context, labName string) map[string]string {
+	m := map[string]string{}
+	insp, err := testbed.Inspect(ctx, labName)
+	if err != nil {
+		return m
+	}
+	for _, n := range insp.Nodes {
+		m[n.Name] = n.MgmtIPv4
+	}
+	return m
+}
+
+// sleep waits d or until ctx ends; it reports whether d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// waitAll waits up to d for every process to exit by itself.
+func waitAll(procs []*proc, d time.Duration) {
+	deadline := time.After(d)
+	for _, p := range procs {
+		select {
+		case <-p.done:
+		case <-deadline:
+			return
+		}
+	}
+}
+
+type quiet struct{}
+
+func (quiet) Start(string, int) {}
+func (quiet) Add(int)           {}
+func (quiet) End(error)         {}
+
+var _ provider.Progress = quiet{}
