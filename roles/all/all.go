@@ -1,0 +1,7 @@
+// Package all imports every role package so that their init functions
+// register them. Import it for its side effect.
+package all
+
+import (
+	_ "github.com/tbctl/tbctl/roles/traffic" // tcp, udp and rr traffic and its server
+)
