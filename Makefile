@@ -5,7 +5,7 @@ GO      := scripts/go.sh
 BIN     := bin/tbctl
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build deps deps-bench demo test unit lint bench clean
+.PHONY: all build deps deps-bench demo demo-lab test lint bench clean
 
 all: build
 
@@ -20,7 +20,12 @@ deps-bench:
 build: deps
 	CGO_ENABLED=0 $(GO) build -buildvcs=auto -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/tbctl
 
+# The main job: the quickstart experiment on the netns provider.
 demo: build
+	$(BIN) run experiments/quickstart.yaml
+
+# The lab alone: deploy a sample topology, ping across it, inspect, destroy.
+demo-lab: build
 	scripts/demo.sh $(BIN)
 
 lint: deps
@@ -34,6 +39,8 @@ test: build lint
 
 bench: build deps-bench
 	bench/deploy-vs-mininet.sh
+	bench/traffic-vs-iperf3.sh
+	bench/role-start.sh
 
 clean:
 	rm -rf bin

@@ -1,7 +1,6 @@
 package run
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -22,8 +21,9 @@ type Check struct {
 }
 
 // finishPoint records how every instance ended, checks the run's
-// expectations and writes summary.json and the merged timeline.
-func finishPoint(pt *Point, pl *Plan, procs []*proc, tl *timeline) {
+// expectations (unless it was interrupted) and writes summary.json and the
+// merged timeline.
+func finishPoint(pt *Point, pl *Plan, procs []*proc, tl *timeline, interrupted bool) {
 	for _, p := range procs {
 		pt.Instances = append(pt.Instances, p.result())
 	}
@@ -32,7 +32,10 @@ func finishPoint(pt *Point, pl *Plan, procs []*proc, tl *timeline) {
 			pt.fail(fmt.Errorf("instance %s %s: %s", in.Name, in.Status, in.Error))
 		}
 	}
-	if pt.Error == "" {
+	if interrupted {
+		pt.Status = StatusInterrupted
+	}
+	if pt.Error == "" && !interrupted {
 		for _, e := range pl.Exp.Expect {
 			c := check(e, func(inst, key string, _ map[string]string) ([]float64, error) {
 				v, err := metric(pt, inst, key)
@@ -48,9 +51,6 @@ func finishPoint(pt *Point, pl *Plan, procs []*proc, tl *timeline) {
 				pt.Status = StatusFailed
 			}
 		}
-	}
-	if pt.Error != "" && strings.Contains(pt.Error, context.Canceled.Error()) {
-		pt.Status = StatusInterrupted
 	}
 	pt.End = time.Now().UTC()
 	tl.Emit("run-end", map[string]any{"status": pt.Status})

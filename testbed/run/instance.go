@@ -33,6 +33,8 @@ type proc struct {
 	ready chan struct{} // closed when the instance says it is ready
 	done  chan struct{} // closed when the process has exited
 	err   error         // from Wait, valid after done
+
+	running bool // left running in a kept lab
 }
 
 // launch starts an instance inside its node. Its stdout and stderr go to
@@ -129,6 +131,16 @@ func (p *proc) stop() {
 	}
 }
 
+// detach leaves a running instance to itself: the runner stops waiting for
+// it and records it as still running.
+func (p *proc) detach() {
+	select {
+	case <-p.done:
+	default:
+		p.running = true
+	}
+}
+
 // InstanceResult is how one instance ended and what it reported.
 type InstanceResult struct {
 	Name     string         `json:"name"`
@@ -145,6 +157,10 @@ type InstanceResult struct {
 // exit event, and its summary.
 func (p *proc) result() *InstanceResult {
 	res := &InstanceResult{Name: p.start.Inst.Name, Role: p.start.Role.Name, Node: p.start.Inst.Node}
+	if p.running {
+		res.Status = "running"
+		return res
+	}
 	var exit *exec.ExitError
 	if errors.As(p.err, &exit) {
 		res.ExitCode = exit.ExitCode()

@@ -59,23 +59,32 @@ func runPoint(ctx context.Context, pl *Plan, i, n int, keep bool, prog Progress)
 	if err != nil {
 		pt.fail(err)
 		tl.Emit("lab-failed", map[string]any{"error": err.Error()})
-		finishPoint(pt, pl, nil, tl)
+		finishPoint(pt, pl, nil, tl, ctx.Err() != nil)
 		return pt
 	}
 	tl.Emit("lab-up", map[string]any{"lab": rec.Name})
 	var procs []*proc
 	defer func() {
+		if keep && ctx.Err() == nil {
+			// The instances keep running in the kept lab; destroy ends them.
+			tl.Emit("lab-kept", map[string]any{"lab": pl.Lab})
+			for _, p := range procs {
+				p.detach()
+			}
+			finishPoint(pt, pl, procs, tl, false)
+			return
+		}
 		for _, p := range procs {
 			p.stop()
 		}
-		if !keep {
+		{
 			phase("destroy", 0)
 			if err := testbed.Destroy(context.WithoutCancel(ctx), pl.Lab); err != nil {
 				pt.fail(fmt.Errorf("destroy: %w", err))
 			}
 			tl.Emit("lab-down", nil)
 		}
-		finishPoint(pt, pl, procs, tl)
+		finishPoint(pt, pl, procs, tl, ctx.Err() != nil)
 	}()
 
 	phase("start roles", 0)

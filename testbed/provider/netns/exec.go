@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"syscall"
+	"time"
 
 	"github.com/tbctl/tbctl/testbed/errkind"
 	"github.com/tbctl/tbctl/testbed/lab"
@@ -24,6 +25,10 @@ func (p *Provider) Exec(ctx context.Context, l *lab.Lab, rec *lab.Record, node s
 		return 0, errkind.User("no command given: tbctl exec %s %s -- CMD [ARGS...]", rec.Name, node)
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	// An interrupted tbctl passes SIGTERM on, and kills only if the
+	// command has not ended 5 s later.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 5 * time.Second
 	cmd.Env = nodeEnv(n)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.In, stdio.Out, stdio.Err
 	netPath := ""

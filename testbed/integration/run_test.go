@@ -1,0 +1,211 @@
+package integration
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// runDir returns the single run directory under out/<experiment>/.
+func runDir(t *testing.T, out, exp string) string {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join(out, exp, "*"))
+	require.NoError(t, err)
+	require.Len(t, dirs, 1)
+	return dirs[0]
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, v))
+}
+
+type runSummary struct {
+	Status    string
+	Lab       string
+	Error     string
+	Instances []struct {
+		Name, Status, Error string
+		Summary             map[string]any
+	}
+	Expectations []struct {
+		Expect string
+		OK     bool
+	}
+}
+
+// The quickstart in a short mode: every expectation holds, the run
+// directory has its documented layout, and the manifest's hashes match.
+func TestQuickstartShort(t *testing.T) {
+	needRoot(t)
+	out := t.TempDir()
+	stdout, stderr, code := cli(t, "", nil, "run", "../../experiments/quickstart.yaml", "--out", out,
+		"--set", "duration=3s", "--set", "warmup=500ms")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	require.Contains(t, stdout, "OK: run directory")
+	dir := runDir(t, out, "quickstart")
+
+	var idx struct {
+		Status string
+		Runs   []struct{ Label, Dir, Status string }
+	}
+	readJSON(t, filepath.Join(dir, "index.json"), &idx)
+	require.Equal(t, "ok", idx.Status)
+	require.Len(t, idx.Runs, 4, "2 x 2 sweep points, one repetition")
+	for _, r := range idx.Runs {
+		for _, f := range []string{"manifest.json", "index.json"} {
+			require.FileExists(t, filepath.Join(dir, f))
+		}
+		for _, f := range []string{"topology.yaml", "experiment.yaml", "events.jsonl", "summary.json", "roles/flow1/summary.json", "roles/flow1/events.jsonl", "roles/flow1/stdout.log", "roles/sink3/stderr.log"} {
+			require.FileExists(t, filepath.Join(dir, r.Dir, f))
+		}
+		var s runSummary
+		readJSON(t, filepath.Join(dir, r.Dir, "summary.json"), &s)
+		require.Equal(t, "ok", s.Status, r.Label)
+		for _, e := range s.Expectations {
+			require.True(t, e.OK, "%s: %s", r.Label, e.Expect)
+		}
+		requireNoTrace(t, s.Lab)
+	}
+	requireManifestMatches(t, dir)
+}
+
+// requireManifestMatches recomputes the SHA-256 of every file of a run
+// directory and compares it with the manifest, which must list them all.
+func requireManifestMatches(t *testing.T, dir string) {
+	t.Helper()
+	var m struct {
+		Status string
+		Tool   struct{ Revision string }
+		Host   struct{ Kernel string }
+		Files  map[string]string
+	}
+	readJSON(t, filepath.Join(dir, "manifest.json"), &m)
+	require.NotEmpty(t, m.Host.Kernel)
+	seen := 0
+	require.NoError(t, filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Base(path) == "manifest.json" {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		data, err := os.ReadFile(path)
+		require.NoError(t, err)
+		sum := sha256.Sum256(data)
+		require.Equal(t, hex.EncodeToString(sum[:]), m.Files[rel], "hash of %s", rel)
+		seen++
+		return nil
+	}))
+	require.Equal(t, len(m.Files), seen, "the manifest lists every file and no other")
+}
+
+// twoRoles is a small experiment: a traffic server and a client.
+func twoRoles(t *testing.T, duration string) string {
+	return writeFile(t, "exp.yaml", `name: it-two
+claim: a client reaches a server
+topology:
+  inline:
+    name: it-two
+    addressing: {}
+    topology:
+      nodes: {a: {}, b: {}}
+      links: [{endpoints: ["a:eth1", "b:eth1"]}]
+duration: `+duration+`
+roles:
+  sink: {role: traffic, node: b, params: {mode: server}}
+  flow: {role: traffic, node: a, after: [sink], params: {mode: tcp, target: b}}
+`)
+}
+
+// roleProcess finds the process of a running role instance.
+func roleProcess(instance string) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(cmdline, []byte(`"instance":"`+instance+`"`)) && bytes.Contains(cmdline, []byte("role\x00run")) {
+			var pid int
+			json.Unmarshal([]byte(e.Name()), &pid)
+			return pid
+		}
+	}
+	return 0
+}
+
+// A role killed mid-run: the run records it, fails, and still tears down.
+func TestKilledRoleIsRecordedAndTornDown(t *testing.T) {
+	needRoot(t)
+	out := t.TempDir()
+	cmd := exec.Command(tbctlBin(t), "run", twoRoles(t, "20s"), "--out", out, "--quiet")
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	require.NoError(t, cmd.Start())
+	var pid int
+	require.True(t, waitFor(t, 20*time.Second, func() bool { pid = roleProcess("sink"); return pid != 0 && roleProcess("flow") != 0 }))
+	time.Sleep(500 * time.Millisecond)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	err := cmd.Wait()
+	require.Error(t, err, "the run fails")
+	dir := runDir(t, out, "it-two")
+	var s runSummary
+	readJSON(t, filepath.Join(dir, "summary.json"), &s)
+	require.Equal(t, "failed", s.Status)
+	statuses := map[string]string{}
+	for _, in := range s.Instances {
+		statuses[in.Name] = in.Status
+	}
+	require.Equal(t, "killed", statuses["sink"], stdout.String())
+	requireNoTrace(t, s.Lab)
+	requireManifestMatches(t, dir)
+}
+
+// SIGINT during a run stops it cleanly: no namespace or process left, the
+// run marked interrupted.
+func TestInterruptedRunLeavesNothing(t *testing.T) {
+	needRoot(t)
+	out := t.TempDir()
+	cmd := exec.Command(tbctlBin(t), "run", twoRoles(t, "30s"), "--out", out, "--quiet")
+	require.NoError(t, cmd.Start())
+	require.True(t, waitFor(t, 20*time.Second, func() bool { return roleProcess("flow") != 0 }))
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 130, ee.ExitCode())
+	dir := runDir(t, out, "it-two")
+	var s runSummary
+	readJSON(t, filepath.Join(dir, "summary.json"), &s)
+	require.Equal(t, "interrupted", s.Status)
+	requireNoTrace(t, s.Lab)
+	require.Zero(t, roleProcess("flow"))
+	require.Zero(t, roleProcess("sink"))
+	var m struct{ Status string }
+	readJSON(t, filepath.Join(dir, "manifest.json"), &m)
+	require.Equal(t, "interrupted", m.Status)
+}
+
+// Bad experiments are refused before anything is deployed, with positions.
+func TestBadExperimentIsRefused(t *testing.T) {
+	bad := writeFile(t, "bad.yaml", strings.Replace(`name: it-bad
+claim: x
+topology: {generate: {shape: single, hosts: 2}}
+duration: 1s
+roles:
+  s: {role: traffic, node: h1, params: {mode: server, prot: 1}}
+`, "", "", 1))
+	_, errOut, code := cli(t, "", nil, "run", bad, "--dry-run")
+	require.Equal(t, 1, code, errOut)
+	require.Contains(t, errOut, "roles.s.params.prot")
+	require.Contains(t, errOut, `"port"`)
+}
