@@ -102,7 +102,7 @@ func printPlan(out io.Writer, path string, sets []string) error {
 		fmt.Fprintf(out, "\nrun %q  seed %d  topology %s (%d nodes, %d links)\n", pl.Label(), pl.Seed, pl.Topology.Name, len(pl.Topology.Nodes), len(pl.Topology.Links))
 		for w, wave := range pl.Waves {
 			for _, s := range wave {
-				fmt.Fprintf(out, "  wave %d  %-10s %-8s on %-6s %v\n", w+1, s.Inst.Name, s.Role.Name, s.Inst.Node, s.Params)
+				fmt.Fprintf(out, "  wave %d  %-10s %-8s on %-6s %v\n", w+1, s.Name, s.Role.Name, s.Node, s.Params)
 			}
 		}
 	}

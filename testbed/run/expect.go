@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tbctl/tbctl/testbed/experiment"
+	"github.com/tbctl/tbctl/testbed/instance"
 )
 
 // Check is one expectation and how it came out.
@@ -23,9 +24,9 @@ type Check struct {
 // finishPoint records how every instance ended, checks the run's
 // expectations (unless it was interrupted) and writes summary.json and the
 // merged timeline.
-func finishPoint(pt *Point, pl *Plan, procs []*proc, tl *timeline, interrupted bool) {
+func finishPoint(pt *Point, pl *Plan, procs []*instance.Proc, tl *timeline, interrupted bool) {
 	for _, p := range procs {
-		pt.Instances = append(pt.Instances, p.result())
+		pt.Instances = append(pt.Instances, p.Result())
 	}
 	for _, in := range pt.Instances {
 		if in.Status == "failed" || in.Status == "killed" {

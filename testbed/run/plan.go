@@ -2,18 +2,16 @@ package run
 
 import (
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/tbctl/tbctl/roles"
 	"github.com/tbctl/tbctl/testbed"
 	"github.com/tbctl/tbctl/testbed/errkind"
 	"github.com/tbctl/tbctl/testbed/experiment"
+	"github.com/tbctl/tbctl/testbed/instance"
 	"github.com/tbctl/tbctl/testbed/topo"
 	"github.com/tbctl/tbctl/testbed/topo/gen"
 )
@@ -28,18 +26,10 @@ type Plan struct {
 	Seed     int64
 	TopoSrc  []byte // the topology file to deploy
 	Topology *topo.Topology
-	Waves    [][]*Start // instances in start order
+	Waves    [][]*instance.Spec // instances in start order
 
 	Dir string // set when it runs
 	Lab string
-}
-
-// Start is one role instance of a plan, its parameters decoded and its node
-// references resolved to addresses.
-type Start struct {
-	Inst   *experiment.Instance
-	Role   *roles.Role
-	Params map[string]any
 }
 
 // Label names the run in progress lines and tables.
@@ -138,9 +128,9 @@ func planPoint(exp *experiment.Experiment, pt experiment.Point) (*Plan, error) {
 	p := &Plan{Exp: exp, Point: pt, TopoSrc: src, Topology: t}
 	var errs []string
 	for _, wave := range order {
-		var starts []*Start
+		var starts []*instance.Spec
 		for _, in := range wave {
-			s, err := planInstance(exp, t, in)
+			s, err := instance.Prepare(t, in.Name, in.Role, in.Node, in.Params, exp.Warmup+exp.Duration, fmt.Sprintf("%s: roles.%s", in.Pos, in.Name))
 			if err != nil {
 				errs = append(errs, err.Error())
 				continue
@@ -179,75 +169,4 @@ func topologySource(exp *experiment.Experiment) ([]byte, string, error) {
 		return data, exp.File + " (generated " + g.Shape + ")", err
 	}
 	return nil, "", errkind.User("%s: no topology", exp.File)
-}
-
-// planInstance checks an instance: its role exists, its node is in the
-// topology, its parameters decode and its node references resolve.
-func planInstance(exp *experiment.Experiment, t *topo.Topology, in *experiment.Instance) (*Start, error) {
-	where := fmt.Sprintf("%s: roles.%s", in.Pos, in.Name)
-	r, err := roles.Get(in.Role)
-	if err != nil {
-		return nil, fmt.Errorf("%s.role: %v", where, err)
-	}
-	if t.Node(in.Node) == nil {
-		return nil, fmt.Errorf("%s.node: no node %q in the topology", where, in.Node)
-	}
-	params := map[string]any{}
-	for k, v := range in.Params {
-		params[k] = v
-	}
-	if hasParam(r, "duration") {
-		if _, set := params["duration"]; !set {
-			params["duration"] = (exp.Warmup + exp.Duration).String()
-		}
-	}
-	for _, name := range r.RefParams() {
-		v, ok := params[name].(string)
-		if !ok {
-			continue
-		}
-		addr, err := resolveRef(t, v)
-		if err != nil {
-			return nil, fmt.Errorf("%s.params.%s: %v", where, name, err)
-		}
-		params[name] = addr
-	}
-	if _, err := r.Decode(params, fmt.Sprintf("%s.params", where)); err != nil {
-		return nil, err
-	}
-	return &Start{Inst: in, Role: r, Params: params}, nil
-}
-
-func hasParam(r *roles.Role, name string) bool {
-	for _, p := range r.Describe() {
-		if p.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-// resolveRef turns "node" or "node:iface" into an address: the interface's
-// first address, or the node's first data-plane address (eth0, the
-// management interface, is left out). An address stays as it is.
-func resolveRef(t *topo.Topology, ref string) (string, error) {
-	if a, err := netip.ParseAddr(ref); err == nil {
-		return a.String(), nil
-	}
-	nodeName, iface, _ := strings.Cut(ref, ":")
-	n := t.Node(nodeName)
-	if n == nil {
-		return "", fmt.Errorf("no node %q in the topology", nodeName)
-	}
-	ifaces := append([]*topo.Interface(nil), n.Interfaces...)
-	sort.Slice(ifaces, func(i, j int) bool { return ifaces[i].Name < ifaces[j].Name })
-	for _, ifc := range ifaces {
-		if (iface == "" || ifc.Name == iface) && len(ifc.Addrs) > 0 {
-			return ifc.Addrs[0].Addr().String(), nil
-		}
-	}
-	if iface != "" {
-		return "", fmt.Errorf("node %s has no addressed interface %q", nodeName, iface)
-	}
-	return "", fmt.Errorf("node %s has no data-plane address (give its interfaces addresses, or add `addressing: {}` to the topology)", nodeName)
 }

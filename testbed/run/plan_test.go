@@ -5,34 +5,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/tbctl/tbctl/testbed"
 	"github.com/tbctl/tbctl/testbed/experiment"
 )
-
-func TestResolveRefFindsDataPlaneAddresses(t *testing.T) {
-	top, _, err := testbed.ResolveData([]byte(`name: x
-addressing: {}
-topology:
-  nodes: {a: {}, b: {interfaces: {eth2: {ipv4: [198.18.9.1/24]}}}, c: {}}
-  links:
-    - endpoints: ["a:eth1", "b:eth1"]
-    - endpoints: ["b:eth2", "c:eth1"]
-`), "x.yaml", "")
-	require.NoError(t, err)
-	addr, err := resolveRef(top, "b")
-	require.NoError(t, err)
-	require.Equal(t, top.Node("b").Interface("eth1").Addrs[0].Addr().String(), addr, "the first interface by name")
-	addr, err = resolveRef(top, "b:eth2")
-	require.NoError(t, err)
-	require.Equal(t, "198.18.9.1", addr)
-	addr, err = resolveRef(top, "198.18.7.7")
-	require.NoError(t, err)
-	require.Equal(t, "198.18.7.7", addr, "an address stays as written")
-	_, err = resolveRef(top, "d")
-	require.ErrorContains(t, err, `no node "d"`)
-	_, err = resolveRef(top, "b:eth9")
-	require.ErrorContains(t, err, `no addressed interface "eth9"`)
-}
 
 func TestSubdirAndLabels(t *testing.T) {
 	p := &Plan{Exp: &experiment.Experiment{Repetitions: 2}, Point: experiment.Point{Index: 2, Label: "streams=4,cc=reno"}, Rep: 2}

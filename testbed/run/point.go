@@ -5,32 +5,31 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/tbctl/tbctl/roles"
 	"github.com/tbctl/tbctl/testbed"
+	"github.com/tbctl/tbctl/testbed/instance"
 	"github.com/tbctl/tbctl/testbed/provider"
 )
 
 // Point is the outcome of one run: a sweep point and a repetition.
 type Point struct {
-	Label     string            `json:"label"`
-	Point     int               `json:"point"` // 0-based sweep point
-	Rep       int               `json:"rep"`   // 1-based
-	Values    map[string]any    `json:"values,omitempty"`
-	Seed      int64             `json:"seed"`
-	Dir       string            `json:"dir"`
-	Lab       string            `json:"lab"`
-	Status    string            `json:"status"`
-	Error     string            `json:"error,omitempty"`
-	Instances []*InstanceResult `json:"instances"`
-	Checks    []Check           `json:"expectations"`
-	Start     time.Time         `json:"start"`
-	End       time.Time         `json:"end"`
+	Label     string             `json:"label"`
+	Point     int                `json:"point"` // 0-based sweep point
+	Rep       int                `json:"rep"`   // 1-based
+	Values    map[string]any     `json:"values,omitempty"`
+	Seed      int64              `json:"seed"`
+	Dir       string             `json:"dir"`
+	Lab       string             `json:"lab"`
+	Status    string             `json:"status"`
+	Error     string             `json:"error,omitempty"`
+	Instances []*instance.Result `json:"instances"`
+	Checks    []Check            `json:"expectations"`
+	Start     time.Time          `json:"start"`
+	End       time.Time          `json:"end"`
 }
 
 // runPoint carries out one run and never leaves its lab behind unless keep
@@ -63,19 +62,19 @@ func runPoint(ctx context.Context, pl *Plan, i, n int, keep bool, prog Progress)
 		return pt
 	}
 	tl.Emit("lab-up", map[string]any{"lab": rec.Name})
-	var procs []*proc
+	var procs []*instance.Proc
 	defer func() {
 		if keep && ctx.Err() == nil {
 			// The instances keep running in the kept lab; destroy ends them.
 			tl.Emit("lab-kept", map[string]any{"lab": pl.Lab})
 			for _, p := range procs {
-				p.detach()
+				p.Detach()
 			}
 			finishPoint(pt, pl, procs, tl, false)
 			return
 		}
 		for _, p := range procs {
-			p.stop()
+			p.Stop()
 		}
 		{
 			phase("destroy", 0)
@@ -136,62 +135,38 @@ func writeInputs(pl *Plan) error {
 
 // startWaves starts the instances wave by wave; a wave starts once every
 // instance of the previous one is ready.
-func startWaves(ctx context.Context, pl *Plan, tl *timeline) ([]*proc, error) {
+func startWaves(ctx context.Context, pl *Plan, tl *timeline) ([]*instance.Proc, error) {
 	l, rec, p, err := testbed.Open(pl.Lab)
 	if err != nil {
 		return nil, err
 	}
 	mgmt := mgmtAddrs(ctx, pl.Lab)
 	ports := map[string]int{}
-	var all []*proc
+	var all []*instance.Proc
 	for _, wave := range pl.Waves {
-		var started []*proc
+		var started []*instance.Proc
 		for _, s := range wave {
 			in := roles.Instance{
-				Role: s.Role.Name, Lab: pl.Lab, Node: s.Inst.Node, Instance: s.Inst.Name,
-				Dir: filepath.Join(pl.Dir, "roles", s.Inst.Name), Seed: pl.Seed, Params: s.Params,
+				Role: s.Role.Name, Lab: pl.Lab, Node: s.Node, Instance: s.Name,
+				Dir: filepath.Join(pl.Dir, "roles", s.Name), Seed: pl.Seed, Params: s.Params,
 			}
-			if addr := mgmt[s.Inst.Node]; addr != "" {
-				in.MetricsAddr = fmt.Sprintf("%s:%d", addr, 9100+ports[s.Inst.Node])
-				ports[s.Inst.Node]++
+			if addr := mgmt[s.Node]; addr != "" {
+				in.MetricsAddr = fmt.Sprintf("%s:%d", addr, 9100+ports[s.Node])
+				ports[s.Node]++
 			}
-			pr, err := launch(l, rec, p, s, in)
+			pr, err := instance.Launch(l, rec, p, s, in)
 			if err != nil {
 				return all, err
 			}
-			tl.Emit("role-start", map[string]any{"instance": s.Inst.Name, "node": s.Inst.Node, "pid": pr.cmd.Process.Pid})
+			tl.Emit("role-start", map[string]any{"instance": s.Name, "node": s.Node, "pid": pr.PID()})
 			all = append(all, pr)
 			started = append(started, pr)
 		}
-		if err := waitReady(ctx, started); err != nil {
+		if err := instance.WaitReady(ctx, started); err != nil {
 			return all, err
 		}
 	}
 	return all, nil
-}
-
-func waitReady(ctx context.Context, procs []*proc) error {
-	errs := make(chan error, len(procs))
-	var wg sync.WaitGroup
-	for _, p := range procs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- p.waitReady(ctx)
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	var msgs []string
-	for err := range errs {
-		if err != nil {
-			msgs = append(msgs, err.Error())
-		}
-	}
-	if len(msgs) > 0 {
-		return fmt.Errorf("%s", strings.Join(msgs, "; "))
-	}
-	return nil
 }
 
 // mgmtAddrs maps each node to its management address, where it has one.
@@ -220,11 +195,11 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // waitAll waits up to d for every process to exit by itself.
-func waitAll(procs []*proc, d time.Duration) {
+func waitAll(procs []*instance.Proc, d time.Duration) {
 	deadline := time.After(d)
 	for _, p := range procs {
 		select {
-		case <-p.done:
+		case <-p.Done():
 		case <-deadline:
 			return
 		}

@@ -1,4 +1,11 @@
-package run
+// Package instance starts role instances inside a lab's nodes as
+// `tbctl role run` processes, waits for them to be ready, stops them, and
+// reads how they ended. It also checks an instance before it starts: its
+// role exists, its node is in the topology, its parameters decode and its
+// node references resolve to addresses. The experiment runner and the
+// per-lab supervisor both use it; it touches only the processes it starts
+// and the instance directories they write.
+package instance
 
 import (
 	"bufio"
@@ -10,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -18,16 +26,16 @@ import (
 	"github.com/tbctl/tbctl/testbed/provider"
 )
 
-// readyTimeout bounds how long an instance may take to say it is ready.
-var readyTimeout = 30 * time.Second
+// ReadyTimeout bounds how long an instance may take to say it is ready.
+var ReadyTimeout = 30 * time.Second
 
-// stopGrace is how long an instance has between SIGTERM and SIGKILL.
-var stopGrace = 5 * time.Second
+// StopGrace is how long an instance has between SIGTERM and SIGKILL.
+var StopGrace = 5 * time.Second
 
-// proc is one running role instance: a `tbctl role run` process inside its
+// Proc is one running role instance: a `tbctl role run` process inside its
 // node.
-type proc struct {
-	start *Start
+type Proc struct {
+	Spec  *Spec
 	dir   string
 	cmd   *exec.Cmd
 	ready chan struct{} // closed when the instance says it is ready
@@ -37,9 +45,9 @@ type proc struct {
 	running bool // left running in a kept lab
 }
 
-// launch starts an instance inside its node. Its stdout and stderr go to
+// Launch starts an instance inside its node. Its stdout and stderr go to
 // files of its own; readiness comes back on an inherited pipe.
-func launch(l *lab.Lab, rec *lab.Record, p provider.Provider, s *Start, in roles.Instance) (*proc, error) {
+func Launch(l *lab.Lab, rec *lab.Record, p provider.Provider, s *Spec, in roles.Instance) (*Proc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -73,11 +81,11 @@ func launch(l *lab.Lab, rec *lab.Record, p provider.Provider, s *Start, in roles
 	// A process group of its own: a Ctrl-C at the terminal reaches the
 	// runner, which stops instances in order, not every instance at once.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.Start(l, rec, s.Inst.Node, cmd); err != nil {
+	if err := p.Start(l, rec, s.Node, cmd); err != nil {
 		r.Close()
-		return nil, fmt.Errorf("start %s: %w", s.Inst.Name, err)
+		return nil, fmt.Errorf("start %s: %w", s.Name, err)
 	}
-	pr := &proc{start: s, dir: in.Dir, cmd: cmd, ready: make(chan struct{}), done: make(chan struct{})}
+	pr := &Proc{Spec: s, dir: in.Dir, cmd: cmd, ready: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer r.Close()
 		line, _ := bufio.NewReader(r).ReadString('\n')
@@ -92,10 +100,10 @@ func launch(l *lab.Lab, rec *lab.Record, p provider.Provider, s *Start, in roles
 	return pr, nil
 }
 
-// waitReady waits until the instance is ready, exits, or the timeout or ctx
+// WaitReady waits until the instance is ready, exits, or the timeout or ctx
 // ends.
-func (p *proc) waitReady(ctx context.Context) error {
-	t := time.NewTimer(readyTimeout)
+func (p *Proc) WaitReady(ctx context.Context) error {
+	t := time.NewTimer(ReadyTimeout)
 	defer t.Stop()
 	select {
 	case <-p.ready:
@@ -106,17 +114,17 @@ func (p *proc) waitReady(ctx context.Context) error {
 			return nil
 		default:
 		}
-		return fmt.Errorf("%s exited before it was ready (%v): %s", p.start.Inst.Name, p.err, p.stderrTail())
+		return fmt.Errorf("%s exited before it was ready (%v): %s", p.Spec.Name, p.err, p.stderrTail())
 	case <-t.C:
-		return fmt.Errorf("%s was not ready after %s", p.start.Inst.Name, readyTimeout)
+		return fmt.Errorf("%s was not ready after %s", p.Spec.Name, ReadyTimeout)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-// stop ends the instance: SIGTERM to its process group, SIGKILL after the
+// Stop ends the instance: SIGTERM to its process group, SIGKILL after the
 // grace period.
-func (p *proc) stop() {
+func (p *Proc) Stop() {
 	select {
 	case <-p.done:
 		return
@@ -125,15 +133,15 @@ func (p *proc) stop() {
 	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case <-p.done:
-	case <-time.After(stopGrace):
+	case <-time.After(StopGrace):
 		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.done
 	}
 }
 
-// detach leaves a running instance to itself: the runner stops waiting for
+// Detach leaves a running instance to itself: the runner stops waiting for
 // it and records it as still running.
-func (p *proc) detach() {
+func (p *Proc) Detach() {
 	select {
 	case <-p.done:
 	default:
@@ -141,8 +149,8 @@ func (p *proc) detach() {
 	}
 }
 
-// InstanceResult is how one instance ended and what it reported.
-type InstanceResult struct {
+// Result is how one instance ended and what it reported.
+type Result struct {
 	Name     string         `json:"name"`
 	Role     string         `json:"role"`
 	Node     string         `json:"node"`
@@ -153,10 +161,10 @@ type InstanceResult struct {
 	Summary  map[string]any `json:"summary,omitempty"`
 }
 
-// result reads how the instance ended: the process status, the role's own
+// Result reads how the instance ended: the process status, the role's own
 // exit event, and its summary.
-func (p *proc) result() *InstanceResult {
-	res := &InstanceResult{Name: p.start.Inst.Name, Role: p.start.Role.Name, Node: p.start.Inst.Node}
+func (p *Proc) Result() *Result {
+	res := &Result{Name: p.Spec.Name, Role: p.Spec.Role.Name, Node: p.Spec.Node}
 	if p.running {
 		res.Status = "running"
 		return res
@@ -205,11 +213,43 @@ func lastExitEvent(path string) (status, errMsg string) {
 }
 
 // stderrTail returns the last lines the instance wrote to stderr.
-func (p *proc) stderrTail() string {
+func (p *Proc) stderrTail() string {
 	data, _ := os.ReadFile(filepath.Join(p.dir, "stderr.log"))
 	s := strings.TrimSpace(string(data))
 	if len(s) > 400 {
 		s = "..." + s[len(s)-400:]
 	}
 	return s
+}
+
+// PID is the instance's process id.
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
+
+// Done is closed once the process has exited.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
+// WaitReady waits until every one of procs is ready; it reports all that
+// were not.
+func WaitReady(ctx context.Context, procs []*Proc) error {
+	errs := make(chan error, len(procs))
+	var wg sync.WaitGroup
+	for _, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- p.WaitReady(ctx)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var msgs []string
+	for err := range errs {
+		if err != nil {
+			msgs = append(msgs, err.Error())
+		}
+	}
+	if len(msgs) > 0 {
+		return fmt.Errorf("%s", strings.Join(msgs, "; "))
+	}
+	return nil
 }

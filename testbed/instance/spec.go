@@ -1,0 +1,92 @@
+package instance
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tbctl/tbctl/roles"
+	"github.com/tbctl/tbctl/testbed/topo"
+)
+
+// Spec is a checked instance: its role exists, its node is in the
+// topology, its parameters decode, and its node references are addresses.
+type Spec struct {
+	Name   string
+	Node   string
+	Role   *roles.Role
+	Params map[string]any
+}
+
+// Prepare checks an instance against a topology and returns its Spec.
+// Parameters that name nodes are resolved to addresses; a role with a
+// duration parameter that params leave unset gets duration (when not 0).
+// where prefixes messages, e.g. "exp.yaml:12:5: roles.flow1".
+func Prepare(t *topo.Topology, name, roleName, node string, params map[string]any, duration time.Duration, where string) (*Spec, error) {
+	r, err := roles.Get(roleName)
+	if err != nil {
+		return nil, fmt.Errorf("%s.role: %v", where, err)
+	}
+	if t.Node(node) == nil {
+		return nil, fmt.Errorf("%s.node: no node %q in the topology", where, node)
+	}
+	resolved := map[string]any{}
+	for k, v := range params {
+		resolved[k] = v
+	}
+	if _, set := resolved["duration"]; !set && duration > 0 && hasParam(r, "duration") {
+		resolved["duration"] = duration.String()
+	}
+	for _, pname := range r.RefParams() {
+		v, ok := resolved[pname].(string)
+		if !ok {
+			continue
+		}
+		addr, err := ResolveRef(t, v)
+		if err != nil {
+			return nil, fmt.Errorf("%s.params.%s: %v", where, pname, err)
+		}
+		resolved[pname] = addr
+	}
+	if _, err := r.Decode(resolved, where+".params"); err != nil {
+		return nil, err
+	}
+	return &Spec{Name: name, Node: node, Role: r, Params: resolved}, nil
+}
+
+func hasParam(r *roles.Role, name string) bool {
+	for _, p := range r.Describe() {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// ResolveRef turns "node" or "node:iface" into an address: the interface's
+// first address, or the node's first data-plane address (interfaces by
+// name; eth0, the management interface, has none in the topology). An
+// address stays as it is.
+func ResolveRef(t *topo.Topology, ref string) (string, error) {
+	if a, err := netip.ParseAddr(ref); err == nil {
+		return a.String(), nil
+	}
+	nodeName, iface, _ := strings.Cut(ref, ":")
+	n := t.Node(nodeName)
+	if n == nil {
+		return "", fmt.Errorf("no node %q in the topology", nodeName)
+	}
+	ifaces := append([]*topo.Interface(nil), n.Interfaces...)
+	sort.Slice(ifaces, func(i, j int) bool { return ifaces[i].Name < ifaces[j].Name })
+	for _, ifc := range ifaces {
+		if (iface == "" || ifc.Name == iface) && len(ifc.Addrs) > 0 {
+			return ifc.Addrs[0].Addr().String(), nil
+		}
+	}
+	if iface != "" {
+		return "", fmt.Errorf("node %s has no addressed interface %q", nodeName, iface)
+	}
+	return "", fmt.Errorf("node %s has no data-plane address (give its interfaces addresses, or add `addressing: {}` to the topology)", nodeName)
+}
