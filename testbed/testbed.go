@@ -1,8 +1,9 @@
 // Package testbed is the engine's front door: it turns a topology file into
 // a running lab and back, whatever provider runs it. The CLI calls only this
 // package; it reads files, checks them (topo, ipplan), takes the lab's lock,
-// writes the lab's record before anything is created, and hands the work to
-// the provider, destroying whatever was made when a deploy fails.
+// writes the lab's record before anything is created, hands the work to the
+// provider, starts the lab's supervisor when the topology places roles, and
+// destroys whatever was made when a deploy fails.
 package testbed
 
 import (
@@ -18,6 +19,7 @@ import (
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/provider"
 	"github.com/tbctl/tbctl/testbed/provider/netns"
+	"github.com/tbctl/tbctl/testbed/supervisor"
 	"github.com/tbctl/tbctl/testbed/topo"
 	"github.com/tbctl/tbctl/testbed/topo/ipplan"
 )
@@ -54,6 +56,9 @@ func ResolveData(data []byte, path, providerFlag string) (*topo.Topology, provid
 	}
 	if err := ipplan.Apply(t); err != nil {
 		return nil, nil, err
+	}
+	if err := supervisor.Check(t); err != nil {
+		return nil, nil, errkind.User("%v", err)
 	}
 	return t, p, nil
 }
@@ -117,7 +122,16 @@ func Deploy(ctx context.Context, o DeployOptions) (rec *lab.Record, err error) {
 	if err := l.Create(rec); err != nil {
 		return nil, errkind.User("%v", err)
 	}
-	if err := p.Deploy(ctx, l, rec, t, o.Progress); err != nil {
+	err = p.Deploy(ctx, l, rec, t, o.Progress)
+	if err == nil && supervisor.Needed(t) {
+		o.Progress.Start("start roles", 1)
+		if err = supervisor.Launch(ctx, l); err == nil {
+			o.Progress.Add(1)
+		}
+		o.Progress.End(err)
+	}
+	if err != nil {
+		supervisor.Stop(l)
 		cleanup := p.Destroy(context.WithoutCancel(ctx), l, rec)
 		if cleanup == nil {
 			cleanup = l.Remove()
@@ -152,6 +166,7 @@ func Destroy(ctx context.Context, name string) error {
 	if err := p.Preflight(ctx, nil); err != nil {
 		return err
 	}
+	supervisor.Stop(l)
 	if err := p.Destroy(ctx, l, rec); err != nil {
 		return fmt.Errorf("destroy %s: %w", name, err)
 	}
@@ -212,7 +227,11 @@ func Inspect(ctx context.Context, name string) (*provider.Inspection, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.Inspect(ctx, l, rec)
+	insp, err := p.Inspect(ctx, l, rec)
+	if err == nil {
+		insp.Roles = supervisor.Status(l)
+	}
+	return insp, err
 }
 
 // Exec runs a command inside a node of a lab and returns its exit status.

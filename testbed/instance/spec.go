@@ -90,3 +90,42 @@ func ResolveRef(t *topo.Topology, ref string) (string, error) {
 	}
 	return "", fmt.Errorf("node %s has no data-plane address (give its interfaces addresses, or add `addressing: {}` to the topology)", nodeName)
 }
+
+// Order groups instance names into start waves: each wave holds the
+// instances whose `after` instances are all in earlier waves. A cycle is an
+// error naming the instances in it.
+func Order(names []string, after map[string][]string) ([][]string, error) {
+	placed := map[string]bool{}
+	var waves [][]string
+	for len(placed) < len(names) {
+		var wave []string
+		for _, n := range names {
+			if placed[n] {
+				continue
+			}
+			ready := true
+			for _, a := range after[n] {
+				if !placed[a] {
+					ready = false
+				}
+			}
+			if ready {
+				wave = append(wave, n)
+			}
+		}
+		if len(wave) == 0 {
+			var stuck []string
+			for _, n := range names {
+				if !placed[n] {
+					stuck = append(stuck, n)
+				}
+			}
+			return nil, fmt.Errorf("role instances wait for each other in a cycle: %s", strings.Join(stuck, ", "))
+		}
+		for _, n := range wave {
+			placed[n] = true
+		}
+		waves = append(waves, wave)
+	}
+	return waves, nil
+}

@@ -66,7 +66,19 @@ type Inspection struct {
 	// Mechanisms says how features were served on this machine.
 	Mechanisms map[string]string `json:"mechanisms,omitempty"`
 	Nodes      []NodeState       `json:"nodes"`
-	Links      []LinkState       `json:"links"`
+	// Roles are the instances the lab's supervisor runs, when it has one.
+	Roles []RoleState `json:"roles,omitempty"`
+	Links []LinkState `json:"links"`
+}
+
+// RoleState is how one supervised role instance is doing.
+type RoleState struct {
+	Instance string `json:"instance"`
+	Role     string `json:"role"`
+	Node     string `json:"node"`
+	PID      int    `json:"pid"`
+	Status   string `json:"status"` // running, or how it ended
+	Error    string `json:"error,omitempty"`
 }
 
 // NodeState is one node as it is now.

@@ -89,6 +89,9 @@ type NodeDef struct {
 	// tbctl additions.
 	Interfaces map[string]InterfaceDef `yaml:"interfaces,omitempty" json:"interfaces,omitempty"`
 	Routes     []RouteDef              `yaml:"routes,omitempty" json:"routes,omitempty"`
+	// Roles placed on the node when the lab is deployed, kept running by
+	// the lab's supervisor (tbctl addition; on nodes only, not inherited).
+	Roles map[string]RoleDef `yaml:"roles,omitempty" json:"roles,omitempty"`
 
 	// Accepted for containerlab compatibility; not used by the netns provider.
 	Type                  any `yaml:"type,omitempty" json:"type,omitempty" tbctl:"unused"`
@@ -187,4 +190,12 @@ type EndpointDef struct {
 	Node         string `yaml:"node,omitempty" json:"node,omitempty"`
 	Interface    string `yaml:"interface,omitempty" json:"interface,omitempty"`
 	InterfaceDef `yaml:",inline" json:",inline"`
+}
+
+// RoleDef places one role instance on a node (tbctl addition); the map key
+// is the instance name, unique in the lab.
+type RoleDef struct {
+	Role   string         `yaml:"role" json:"role"`
+	Params map[string]any `yaml:"params,omitempty" json:"params,omitempty"`
+	After  []string       `yaml:"after,omitempty" json:"after,omitempty"`
 }

@@ -104,10 +104,21 @@ type Node struct {
 	MgmtIPv4 netip.Addr        // zero: assigned by IPAM
 	Sysctls  map[string]string // "net.ipv4.ip_forward" → "1", set inside the node
 
+	Roles []*RoleInstance // started by the lab's supervisor at deploy
+
 	Interfaces []*Interface // in the order links were written
 	Routes     []Route      // computed by routing: static, or written in the file
 
 	Pos Pos
+}
+
+// RoleInstance is a role placed on a node in the topology file.
+type RoleInstance struct {
+	Name   string
+	Role   string
+	Params map[string]any
+	After  []string // instances that must be ready first
+	Pos    Pos
 }
 
 // Bind is one `binds:` entry, "host-path:node-path[:ro|rw]".

@@ -407,11 +407,66 @@ func (p *parser) resolveNodes(f *File, t *Topology) map[string]*nodeSpec {
 		s := p.inherit(name, &def, &f.Topology)
 		specs[name] = s
 		n := buildNode(s, p.src.keyPos(s.ptr))
+		n.Roles = p.nodeRoles(name, def.Roles)
 		t.Nodes = append(t.Nodes, n)
 		p.checkNode(t, s, n)
 		p.checkMgmtIPv4(t, s, n, mgmtIPs)
 	}
+	p.checkRoles(f, t)
 	return specs
+}
+
+// nodeRoles reads the roles written on a node itself.
+func (p *parser) nodeRoles(node string, defs map[string]RoleDef) []*RoleInstance {
+	var out []*RoleInstance
+	for _, name := range sortedKeys(defs) {
+		d := defs[name]
+		ptr := "/topology/nodes/" + node + "/roles/" + name
+		in := &RoleInstance{Name: name, Role: d.Role, Params: d.Params, After: d.After, Pos: p.src.keyPos(ptr)}
+		if err := checkName("role instance", name); err != nil || strings.Contains(name, ".") {
+			p.probs.add(in.Pos, "use letters, digits, '_' and '-'", "role instance name %q is not valid", name)
+		}
+		if d.Role == "" {
+			p.probs.add(in.Pos, "name the role, e.g. role: traffic (tbctl role list shows them)", "role instance %s has no role", name)
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
+// checkRoles checks that role instance names are unique in the lab, that
+// `after` names instances, and that roles are written on nodes only.
+func (p *parser) checkRoles(f *File, t *Topology) {
+	seen := map[string]string{}
+	for _, n := range t.Nodes {
+		for _, in := range n.Roles {
+			if other, dup := seen[in.Name]; dup {
+				p.probs.add(in.Pos, "give each role instance its own name", "role instance %s is also placed on node %s", in.Name, other)
+			}
+			seen[in.Name] = n.Name
+		}
+	}
+	for _, n := range t.Nodes {
+		for _, in := range n.Roles {
+			for _, a := range in.After {
+				if _, ok := seen[a]; !ok {
+					p.probs.add(in.Pos, "name a role instance of this lab", "role instance %s: after names unknown instance %q", in.Name, a)
+				}
+			}
+		}
+	}
+	shared := map[string]*NodeDef{"/topology/defaults": f.Topology.Defaults}
+	for k, d := range f.Topology.Kinds {
+		shared["/topology/kinds/"+k] = &d
+	}
+	for g, d := range f.Topology.Groups {
+		shared["/topology/groups/"+g] = &d
+	}
+	for ptr, d := range shared {
+		if d != nil && len(d.Roles) > 0 {
+			p.probs.add(p.src.keyPos(ptr+"/roles"), "write roles on the nodes that run them", "roles are placed on nodes, not inherited from %s", ptr[len("/topology/"):])
+		}
+	}
 }
 
 func (p *parser) checkNode(t *Topology, s *nodeSpec, n *Node) {
