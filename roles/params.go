@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/tbctl/tbctl/internal/suggest"
 )
 
 // Param describes one parameter of a role.
@@ -122,7 +124,7 @@ func (r *Role) Decode(raw map[string]any, path string) (any, error) {
 		i, ok := fields[k]
 		if !ok {
 			msg := fmt.Sprintf("role %s has no parameter %q", r.Name, k)
-			if s := closest(k, names); s != "" {
+			if s := suggest.Closest(k, names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			} else {
 				msg += fmt.Sprintf(" (parameters: %s)", strings.Join(names, ", "))
@@ -213,35 +215,4 @@ func asNumber(raw any) (float64, bool) {
 		return f, err == nil
 	}
 	return 0, false
-}
-
-// closest returns the candidate nearest to s by edit distance, if near.
-func closest(s string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := editDistance(s, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }

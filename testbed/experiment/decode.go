@@ -12,6 +12,10 @@ import (
 
 	"github.com/tbctl/tbctl/testbed/topo"
 	"github.com/tbctl/tbctl/testbed/topo/gen"
+
+	"github.com/tbctl/tbctl/internal/suggest"
+
+	"github.com/tbctl/tbctl/internal/yamlnode"
 )
 
 var (
@@ -86,7 +90,7 @@ func (p *parser) fields(n *yaml.Node, path string, allowed []string) map[string]
 	out := map[string]entry{}
 	for _, e := range entries(n) {
 		if !contains(allowed, e.key.Value) {
-			p.add(e.key, hintFor(e.key.Value, allowed, "fields"+under(path)), "unknown field %q", e.key.Value)
+			p.add(e.key, suggest.Hint(e.key.Value, allowed, "fields"+under(path)), "unknown field %q", e.key.Value)
 			continue
 		}
 		out[e.key.Value] = entry{e.key, deref(e.value)}
@@ -111,7 +115,7 @@ var typeHints = map[string]string{
 }
 
 func (p *parser) typeProblem(n *yaml.Node, path, want string) {
-	p.add(n, typeHints[want], "%s: expected %s, got %s", path, want, describe(n))
+	p.add(n, typeHints[want], "%s: expected %s, got %s", path, want, yamlnode.Describe(n))
 }
 
 func (p *parser) str(n *yaml.Node, path string) string {
@@ -149,7 +153,7 @@ func (p *parser) integer(n *yaml.Node, path string) (int64, bool) {
 
 func (p *parser) duration(n *yaml.Node, path string) (time.Duration, bool) {
 	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.ShortTag() != "!!int") {
-		p.add(n, "write a number and a unit, e.g. 10s or 1m30s", "%s: expected a duration, got %s", path, describe(n))
+		p.add(n, "write a number and a unit, e.g. 10s or 1m30s", "%s: expected a duration, got %s", path, yamlnode.Describe(n))
 		return 0, false
 	}
 	d, err := time.ParseDuration(n.Value)
@@ -277,7 +281,7 @@ func (p *parser) generate(n *yaml.Node) *Generate {
 		return g
 	}
 	if !contains(shapeNames(), g.Shape) {
-		p.add(v.value, hintFor(g.Shape, shapeNames(), "shapes"), "unknown shape %q", g.Shape)
+		p.add(v.value, suggest.Hint(g.Shape, shapeNames(), "shapes"), "unknown shape %q", g.Shape)
 		return g
 	}
 	if ok {
@@ -385,7 +389,7 @@ func (p *parser) checkAfter(e *Experiment, afters map[*Instance][]*yaml.Node) {
 	for _, in := range e.Roles {
 		for _, n := range afters[in] {
 			if !contains(names, n.Value) {
-				p.add(n, hintFor(n.Value, names, "instances"), "roles.%s.after: unknown instance %q", in.Name, n.Value)
+				p.add(n, suggest.Hint(n.Value, names, "instances"), "roles.%s.after: unknown instance %q", in.Name, n.Value)
 				unknown = true
 			}
 		}
@@ -451,7 +455,7 @@ func (p *parser) axis(root *yaml.Node, kv entry, where string, seen map[string]t
 	}
 	switch {
 	case list.Kind != yaml.SequenceNode:
-		p.add(list, typeHints["a list"], "%s.%s: sweep values must be a list, got %s", where, path, describe(list))
+		p.add(list, typeHints["a list"], "%s.%s: sweep values must be a list, got %s", where, path, yamlnode.Describe(list))
 		return ax, nil, false
 	case len(list.Content) == 0:
 		p.add(list, "give at least one value", "%s.%s: no values", where, path)

@@ -6,6 +6,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tbctl/tbctl/testbed/topo"
+
+	"github.com/tbctl/tbctl/internal/suggest"
 )
 
 // expectations parses an expect or compare list and checks its references
@@ -66,7 +68,7 @@ func (p *parser) checkRefs(n *yaml.Node, section string, x Expr, e *Experiment) 
 		in := e.Instance(r.Instance)
 		switch {
 		case in == nil:
-			p.addAt(p.exprPos(n, r.off), hintFor(r.Instance, names, "instances"), "%s: unknown instance %q in %s", section, r.Instance, r)
+			p.addAt(p.exprPos(n, r.off), suggest.Hint(r.Instance, names, "instances"), "%s: unknown instance %q in %s", section, r.Instance, r)
 			continue
 		case r.Role != "" && in.Role != "" && r.Role != in.Role:
 			p.addAt(p.exprPos(n, r.off), "write "+r.Instance+"."+r.Key+" or "+in.Role+"."+r.Instance+"."+r.Key,
@@ -77,7 +79,7 @@ func (p *parser) checkRefs(n *yaml.Node, section string, x Expr, e *Experiment) 
 			case section == "expect":
 				p.addAt(p.exprPos(n, s.off), "move the line to compare, which sees every run", "expect: selectors apply only in compare; expect is checked on each run")
 			case !contains(keys, s.key):
-				hint := hintFor(s.key, keys, "sweep keys")
+				hint := suggest.Hint(s.key, keys, "sweep keys")
 				if len(keys) == 0 {
 					hint = "add a sweep: to select on"
 				}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/tbctl/tbctl/internal/suggest"
 )
 
 // Expr is a parsed expect or compare expression. The grammar, loosest
@@ -300,7 +302,7 @@ func (p *exprParser) primary() (Expr, error) {
 
 func (p *exprParser) call(name token) (Expr, error) {
 	if !contains(Functions, name.text) {
-		return nil, &ExprError{Offset: name.off, Msg: fmt.Sprintf("unknown function %q", name.text), Hint: hintFor(name.text, Functions, "functions")}
+		return nil, &ExprError{Offset: name.off, Msg: fmt.Sprintf("unknown function %q", name.text), Hint: suggest.Hint(name.text, Functions, "functions")}
 	}
 	p.next() // (
 	c := &callExpr{fn: name.text, off: name.off}

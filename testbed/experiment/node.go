@@ -2,11 +2,14 @@ package experiment
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/tbctl/tbctl/internal/suggest"
+
+	"github.com/tbctl/tbctl/internal/yamlnode"
 )
 
 type entry struct{ key, value *yaml.Node }
@@ -65,29 +68,6 @@ func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
 
-// describe names the YAML type of n for messages.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	}
-	switch n.ShortTag() {
-	case "!!str":
-		return fmt.Sprintf("the string %q", n.Value)
-	case "!!int":
-		return "an integer"
-	case "!!float":
-		return "a number"
-	case "!!bool":
-		return "a boolean"
-	case "!!null":
-		return "nothing"
-	}
-	return n.ShortTag()
-}
-
 // pathError says why a dotted path cannot be set.
 type pathError struct {
 	msg, hint string
@@ -128,7 +108,7 @@ func setPath(root *yaml.Node, path string, value *yaml.Node) *pathError {
 				n = child
 			default:
 				where := strings.Join(parts[:i+1], ".")
-				return &pathError{msg: fmt.Sprintf("%s does not exist", where), hint: hintFor(part, keysOf(n), "keys"+under(here))}
+				return &pathError{msg: fmt.Sprintf("%s does not exist", where), hint: suggest.Hint(part, keysOf(n), "keys"+under(here))}
 			}
 		case yaml.SequenceNode:
 			idx, err := strconv.Atoi(part)
@@ -141,7 +121,7 @@ func setPath(root *yaml.Node, path string, value *yaml.Node) *pathError {
 			}
 			n = deref(n.Content[idx])
 		default:
-			return &pathError{msg: fmt.Sprintf("%s is %s, not a mapping", here, describe(n)), hint: "set " + here + " itself"}
+			return &pathError{msg: fmt.Sprintf("%s is %s, not a mapping", here, yamlnode.Describe(n)), hint: "set " + here + " itself"}
 		}
 	}
 	return nil
@@ -160,55 +140,4 @@ func replace(m *yaml.Node, old, value *yaml.Node) {
 			m.Content[i] = value
 		}
 	}
-}
-
-// suggest returns the candidate within an edit distance of two of word, or
-// "".
-func suggest(word string, candidates []string) string {
-	best, bestDist := "", 3
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(word), strings.ToLower(c)); d < bestDist && d < len(word) {
-			best, bestDist = c, d
-		}
-	}
-	return best
-}
-
-// hintFor is a hint naming the closest candidate, or listing all of them.
-func hintFor(word string, candidates []string, what string) string {
-	if s := suggest(word, candidates); s != "" {
-		return fmt.Sprintf("did you mean %q?", s)
-	}
-	if len(candidates) == 0 {
-		return ""
-	}
-	sorted := append([]string(nil), candidates...)
-	sort.Strings(sorted)
-	return fmt.Sprintf("valid %s: %s", what, strings.Join(sorted, ", "))
-}
-
-// editDistance is the optimal string alignment distance between a and b.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
 }

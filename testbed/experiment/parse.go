@@ -11,6 +11,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tbctl/tbctl/testbed/topo"
+
+	"github.com/tbctl/tbctl/internal/yamlnode"
 )
 
 // SetFile is the file named in the positions of problems caused by --set.
@@ -134,7 +136,7 @@ func (p *parser) document(data []byte) *yaml.Node {
 	}
 	doc := deref(root.Content[0])
 	if doc.Kind != yaml.MappingNode {
-		p.add(doc, "write \"key: value\" pairs", "expected a mapping at the top of the file, got %s", describe(doc))
+		p.add(doc, "write \"key: value\" pairs", "expected a mapping at the top of the file, got %s", yamlnode.Describe(doc))
 		return nil
 	}
 	return doc

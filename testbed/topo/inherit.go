@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+
+	"github.com/tbctl/tbctl/internal/suggest"
 )
 
 // A layer is one NodeDef taking part in inheritance, with the pointer to
@@ -84,7 +86,7 @@ func (p *parser) groupLayer(s *nodeSpec, def *NodeDef, defaults layer, top *Topo
 	if !ok {
 		hint := "define it under topology.groups"
 		if len(top.Groups) > 0 {
-			hint = hintFor(group, sortedKeys(top.Groups), "groups")
+			hint = suggest.Hint(group, sortedKeys(top.Groups), "groups")
 		}
 		p.probs.add(p.src.pos(ptr), hint, "group %q is not defined", group)
 		return layer{}

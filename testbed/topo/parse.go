@@ -10,6 +10,10 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/tbctl/tbctl/internal/suggest"
+
+	"github.com/tbctl/tbctl/internal/yamlnode"
 )
 
 // Options tune parsing for the provider that will run the topology.
@@ -248,29 +252,6 @@ func scalarValue(n *yaml.Node) any {
 	return n.Value
 }
 
-// describe names the YAML type of n for messages.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	}
-	switch n.ShortTag() {
-	case "!!str":
-		return fmt.Sprintf("the string %q", n.Value)
-	case "!!int":
-		return "an integer"
-	case "!!float":
-		return "a number"
-	case "!!bool":
-		return "a boolean"
-	case "!!null":
-		return "nothing"
-	}
-	return n.ShortTag()
-}
-
 var endpointType = reflect.TypeOf(EndpointDef{})
 
 // decode is a strict decoder of n into v, guided by the yaml tags of the
@@ -340,7 +321,7 @@ func (p *parser) typeProblem(n *yaml.Node, ptr, want string) {
 	if !ok {
 		hint = "write " + want
 	}
-	p.probs.add(p.src.nodePos(n), hint, "%s: expected %s, got %s", displayPath(ptr), want, describe(n))
+	p.probs.add(p.src.nodePos(n), hint, "%s: expected %s, got %s", displayPath(ptr), want, yamlnode.Describe(n))
 }
 
 func contains(list []string, s string) bool {
@@ -369,7 +350,7 @@ func (p *parser) decodeStruct(n *yaml.Node, ptr string, v reflect.Value) {
 		name := kv.key.Value
 		index, ok := fields[name]
 		if !ok {
-			p.probs.add(p.src.nodePos(kv.key), hintFor(name, fieldNames(fields), "fields"), "unknown field %q", name)
+			p.probs.add(p.src.nodePos(kv.key), suggest.Hint(name, fieldNames(fields), "fields"), "unknown field %q", name)
 			continue
 		}
 		p.decode(kv.value, joinPtr(ptr, name), v.FieldByIndex(index))

@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/tbctl/tbctl/internal/suggest"
 )
 
 func load(t *testing.T, name string) *Topology {
@@ -251,12 +253,12 @@ topology:
 
 func TestSuggest(t *testing.T) {
 	fields := []string{"image", "kind", "exec", "mgmt-ipv4"}
-	assert.Equal(t, "image", suggest("imgae", fields))
-	assert.Equal(t, "kind", suggest("knd", fields))
-	assert.Equal(t, "mgmt-ipv4", suggest("mgmt", fields))
-	assert.Equal(t, "", suggest("zzzzzz", fields))
-	assert.Equal(t, `valid fields: exec, image`, hintFor("qqqq", []string{"image", "exec"}, "fields"))
-	assert.Equal(t, 1, editDistance("ab", "ba"))
+	assert.Equal(t, "image", suggest.Closest("imgae", fields))
+	assert.Equal(t, "kind", suggest.Closest("knd", fields))
+	assert.Equal(t, "mgmt-ipv4", suggest.Closest("mgmt", fields))
+	assert.Equal(t, "", suggest.Closest("zzzzzz", fields))
+	assert.Equal(t, `valid fields: exec, image`, suggest.Hint("qqqq", []string{"image", "exec"}, "fields"))
+	assert.Equal(t, "ab", suggest.Closest("ba", []string{"ab"}))
 }
 
 func TestParseSpeed(t *testing.T) {

@@ -12,6 +12,10 @@ import (
 	"unicode"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/tbctl/tbctl/internal/suggest"
+
+	"github.com/tbctl/tbctl/internal/yamlnode"
 )
 
 // hintError is a parse error of one value, with advice.
@@ -348,7 +352,7 @@ func (p *parser) checkDef(d *NodeDef, ptr, section string) {
 		if !isSysctlValue(d.Sysctls[name]) {
 			got := "nothing"
 			if n := p.src.values[sptr]; n != nil {
-				got = describe(n)
+				got = yamlnode.Describe(n)
 			}
 			p.probs.add(p.src.pos(sptr), `write a single value such as 1 or "4096 87380 6291456"`,
 				"%s: expected a string, number or boolean, got %s", displayPath(sptr), got)
@@ -622,7 +626,7 @@ func (lr *linkResolver) normalise(ld *LinkDef, ptr string) (*Link, []end) {
 			"link type %q is not supported by the %s provider", ld.Type, lr.opts.provider())
 	default:
 		hint := "valid types: " + strings.Join(linkTypes, ", ")
-		if s := suggest(ld.Type, linkTypes); s != "" {
+		if s := suggest.Closest(ld.Type, linkTypes); s != "" {
 			hint = fmt.Sprintf("did you mean %q? %s", s, hint)
 		}
 		lr.probs.add(lr.src.pos(joinPtr(ptr, "type")), hint, "unknown link type %q", ld.Type)
@@ -830,7 +834,7 @@ func (lr *linkResolver) nodeHint(name string) string {
 	if len(names) == 0 {
 		return "define the node under topology.nodes"
 	}
-	return hintFor(name, names, "nodes")
+	return suggest.Hint(name, names, "nodes")
 }
 
 // claim records that e uses its interface in namespace ns, reporting a

@@ -1,4 +1,6 @@
-package topo
+// Package suggest finds the name a user probably meant, for "did you mean"
+// hints in messages about files and parameters.
+package suggest
 
 import (
 	"fmt"
@@ -6,13 +8,14 @@ import (
 	"strings"
 )
 
-// suggest returns the candidate closest to word: within an edit distance of
-// two (transpositions count as one edit), or sharing a prefix of at least
-// three characters. It returns "" when nothing is close.
-func suggest(word string, candidates []string) string {
+// Closest returns the candidate closest to word: within an edit distance of
+// two (a transposition counts as one edit, case is ignored), or else sharing
+// a prefix of at least three characters. It returns "" when nothing is
+// close.
+func Closest(word string, candidates []string) string {
 	best, bestDist := "", 3
 	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(word), strings.ToLower(c)); d < bestDist && d < len(word) {
+		if d := distance(strings.ToLower(word), strings.ToLower(c)); d < bestDist && d < len(word) {
 			best, bestDist = c, d
 		}
 	}
@@ -27,9 +30,10 @@ func suggest(word string, candidates []string) string {
 	return ""
 }
 
-// hintFor is a hint naming the closest candidate, or listing all of them.
-func hintFor(word string, candidates []string, what string) string {
-	if s := suggest(word, candidates); s != "" {
+// Hint names the closest candidate (`did you mean "x"?`), or lists all of
+// them as "valid WHAT: a, b, c"; "" when there are none.
+func Hint(word string, candidates []string, what string) string {
+	if s := Closest(word, candidates); s != "" {
 		return fmt.Sprintf("did you mean %q?", s)
 	}
 	if len(candidates) == 0 {
@@ -40,8 +44,8 @@ func hintFor(word string, candidates []string, what string) string {
 	return fmt.Sprintf("valid %s: %s", what, strings.Join(sorted, ", "))
 }
 
-// editDistance is the optimal string alignment distance between a and b.
-func editDistance(a, b string) int {
+// distance is the optimal string alignment distance between a and b.
+func distance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
 	d := make([][]int, len(ra)+1)
 	for i := range d {
