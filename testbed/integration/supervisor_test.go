@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -53,6 +55,21 @@ func TestSupervisedRolesOutliveDeployNotDestroy(t *testing.T) {
 		data, _ := os.ReadFile(events)
 		return strings.Contains(string(data), `"event":"connected"`)
 	}))
+
+	// The server's Prometheus endpoint answers on b's management address.
+	var mgmtB string
+	for _, n := range insp.Nodes {
+		if n.Name == "b" {
+			mgmtB = n.MgmtIPv4
+		}
+	}
+	require.NotEmpty(t, mgmtB)
+	direct := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 5 * time.Second}
+	resp, err := direct.Get("http://" + mgmtB + ":9100/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Contains(t, string(body), "traffic_bytes_total")
 
 	_, errOut, code = cli(t, "", nil, "destroy", "it-sup")
 	require.Equal(t, 0, code, errOut)
