@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tbctl/tbctl/testbed/errkind"
+	"github.com/tbctl/tbctl/testbed/fault"
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/provider"
 	"github.com/tbctl/tbctl/testbed/provider/netns"
@@ -167,6 +168,10 @@ func Destroy(ctx context.Context, name string) error {
 		return err
 	}
 	supervisor.Stop(l)
+	if rec != nil && rec.Topology != nil {
+		// Faults outside the lab's namespaces (and their journal) go first.
+		fault.Open(l, rec).Clear("")
+	}
 	if err := p.Destroy(ctx, l, rec); err != nil {
 		return fmt.Errorf("destroy %s: %w", name, err)
 	}
@@ -219,6 +224,20 @@ func Open(name string) (*lab.Lab, *lab.Record, provider.Provider, error) {
 		return nil, nil, nil, err
 	}
 	return l, rec, p, nil
+}
+
+// Faults returns the fault engine of a deployed lab, after reverting the
+// faults whose tbctl died.
+func Faults(name string) (*fault.Engine, error) {
+	l, rec, _, err := Open(name)
+	if err != nil {
+		return nil, err
+	}
+	e := fault.Open(l, rec)
+	if _, err := e.Heal(); err != nil {
+		return nil, fmt.Errorf("heal faults left by a tbctl that died: %w", err)
+	}
+	return e, nil
 }
 
 // Inspect reports a deployed lab's live state.

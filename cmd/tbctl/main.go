@@ -73,6 +73,7 @@ environment lacks something (root, a kernel feature, a binary).`,
 		newDestroyCmd(),
 		newRunCmd(),
 		newRoleCmd(),
+		newFaultCmd(),
 		newLabCmd(),
 		newVersionCmd(),
 	)

@@ -1,0 +1,65 @@
+// Package fault is tbctl's fault engine: a catalogue of typed faults with
+// taxonomy codes, the mechanism that serves each one chosen by what the
+// kernel has, a journal written (and synced) before anything is applied,
+// and verification after applying and after reverting. It touches only the
+// labs it is given: their namespaces' qdiscs, links and nftables tables,
+// the processes inside them, and the journal in the lab's directory.
+package fault
+
+import "sort"
+
+// Kind is one type of fault in the catalogue.
+type Kind struct {
+	Code    string  `json:"code"`
+	Target  string  `json:"target"` // link | interface | node | nodes | role
+	Summary string  `json:"summary"`
+	Params  []Param `json:"params,omitempty"`
+	// Field names the failure class of published studies it stands for.
+	Field string `json:"field"`
+}
+
+// Param documents one parameter of a fault.
+type Param struct {
+	Name    string `json:"name"`
+	Type    string `json:"type"` // duration, percent, number, string, nodes
+	Default string `json:"default,omitempty"`
+	Help    string `json:"help"`
+}
+
+// Target kinds.
+const (
+	OnLink      = "link"      // "a:eth1" names the link through one of its ends
+	OnInterface = "interface" // "a:eth1"
+	OnNode      = "node"      // "a"
+	OnNodes     = "nodes"     // "a,b|c,d": two sets
+	OnRole      = "role"      // a role instance of the lab's supervisor
+)
+
+var catalogue = []Kind{
+	{Code: "net.link_down", Target: OnLink, Summary: "take a link down at both ends", Field: "link failure (cable, transceiver, switch port)"},
+	{Code: "host.nic_down", Target: OnInterface, Summary: "take one interface of a (multi-NIC) node down", Field: "NIC failure"},
+	{Code: "switch.down", Target: OnNode, Summary: "take every port of a bridge (switch) node down", Field: "switch failure"},
+	{Code: "net.rate", Target: OnInterface, Summary: "limit the rate leaving an interface (token bucket)", Field: "degraded link (congestion, lane loss)",
+		Params: []Param{{"mbps", "number", "", "rate in Mbit/s"}, {"queue", "duration", "20ms", "queue size, as the time it takes to drain"}}},
+	{Code: "node.crash", Target: OnNode, Summary: "kill every process of a node (SIGKILL)", Field: "host crash"},
+	{Code: "node.pause", Target: OnNode, Summary: "stop every process of a node (SIGSTOP) until the fault is cleared", Field: "host hang"},
+	{Code: "role.crash", Target: OnRole, Summary: "kill a role instance (SIGKILL)", Field: "software stack crash"},
+	{Code: "role.hang", Target: OnRole, Summary: "stop a role instance (SIGSTOP) until the fault is cleared", Field: "software stack hang (stuck collective, deadlock)"},
+}
+
+// Catalogue returns every kind of fault, sorted by code.
+func Catalogue() []Kind {
+	out := append([]Kind(nil), catalogue...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Code < out[j].Code })
+	return out
+}
+
+// Lookup returns the kind with the given code.
+func Lookup(code string) (Kind, bool) {
+	for _, k := range catalogue {
+		if k.Code == code {
+			return k, true
+		}
+	}
+	return Kind{}, false
+}

@@ -1,0 +1,385 @@
+package fault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tbctl/tbctl/internal/suggest"
+	"github.com/tbctl/tbctl/testbed/errkind"
+	"github.com/tbctl/tbctl/testbed/lab"
+	"github.com/tbctl/tbctl/testbed/topo"
+)
+
+// Engine injects and clears the faults of one deployed lab.
+type Engine struct {
+	lab *lab.Lab
+	rec *lab.Record
+	j   *journal
+	r   resolver
+}
+
+// Open returns the engine of a deployed lab.
+func Open(l *lab.Lab, rec *lab.Record) *Engine {
+	return &Engine{lab: l, rec: rec, j: openJournal(l.Dir), r: resolver{rec}}
+}
+
+// plan is how one fault is applied, checked and undone.
+type plan struct {
+	mechanism string
+	undo      []Step
+	apply     func() error
+	verify    func() (string, error)
+}
+
+// Inject checks a fault, journals it with its undo, applies it and reads
+// the kernel back. With owned set, the fault ends with this process: a
+// later tbctl that finds it dead reverts it.
+func (e *Engine) Inject(ctx context.Context, code, target string, params map[string]string, owned bool) (*Fault, error) {
+	kind, ok := Lookup(code)
+	if !ok {
+		var codes []string
+		for _, k := range catalogue {
+			codes = append(codes, k.Code)
+		}
+		return nil, errkind.User("unknown fault %q (%s; tbctl fault list --catalogue shows them)", code, suggest.Hint(code, codes, "faults"))
+	}
+	if err := checkParams(kind, params); err != nil {
+		return nil, errkind.User("%s: %v", code, err)
+	}
+	p, err := e.plan(kind, target, params)
+	if err != nil {
+		return nil, errkind.User("%s %s: %v", code, target, err)
+	}
+	unlock, err := e.j.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	id, err := e.j.nextID()
+	if err != nil {
+		return nil, err
+	}
+	f := &Fault{ID: id, Code: code, Target: target, Params: params, Mechanism: p.mechanism, State: StateApplying, Undo: p.undo}
+	if owned {
+		f.Owner = self()
+	}
+	if err := e.j.write(f); err != nil {
+		return nil, err
+	}
+	if err := p.apply(); err != nil {
+		revertSteps(f.Undo)
+		f.State, f.Error = StateFailed, err.Error()
+		e.j.write(f)
+		return f, fmt.Errorf("%s %s: %w", code, target, err)
+	}
+	f.Detail, err = p.verify()
+	f.Verified = err == nil
+	if err != nil {
+		f.Error = "verification: " + err.Error()
+	}
+	f.State = StateApplied
+	return f, e.j.write(f)
+}
+
+// plan resolves the target and picks the mechanism.
+func (e *Engine) plan(kind Kind, target string, params map[string]string) (*plan, error) {
+	switch kind.Code {
+	case "net.link_down":
+		ends, err := e.r.link(target)
+		if err != nil {
+			return nil, err
+		}
+		return linkDownPlan(ends)
+	case "host.nic_down":
+		nic, err := e.r.iface(target)
+		if err != nil {
+			return nil, err
+		}
+		return linkDownPlan([]end{nic})
+	case "switch.down":
+		n, err := e.r.node(target)
+		if err != nil {
+			return nil, err
+		}
+		if n.Kind != topo.KindBridge {
+			return nil, fmt.Errorf("node %s is a %s node, not a bridge (switch)", n.Name, n.Kind)
+		}
+		ends := []end{{Node: n.Name, NS: e.r.nsOf(n.Name), Iface: n.Name}}
+		for _, i := range n.Interfaces {
+			ends = append(ends, end{Node: n.Name, NS: e.r.nsOf(n.Name), Iface: i.Name})
+		}
+		return linkDownPlan(ends)
+	case "net.rate":
+		nic, err := e.r.iface(target)
+		if err != nil {
+			return nil, err
+		}
+		mbps, _ := strconv.ParseFloat(params["mbps"], 64)
+		queue, _ := time.ParseDuration(paramOr(params, "queue", "20ms"))
+		return &plan{
+			mechanism: "tbf",
+			undo:      []Step{{Do: "qdisc-delete", NS: nic.NS, Iface: nic.Iface}},
+			apply:     func() error { return addTBF(nic, mbps, queue) },
+			verify: func() (string, error) {
+				rate, err := readTBF(nic)
+				if err != nil {
+					return "", err
+				}
+				if want := uint64(mbps * 1e6 / 8); rate != want {
+					return "", fmt.Errorf("tbf rate reads %d B/s, want %d", rate, want)
+				}
+				return fmt.Sprintf("tbf at %s: %d bytes/s", nic, rate), nil
+			},
+		}, nil
+	case "node.crash", "node.pause":
+		n, err := e.r.node(target)
+		if err != nil {
+			return nil, err
+		}
+		ns := e.r.nsOf(n.Name)
+		procs, err := nodeProcs(ns)
+		if err != nil {
+			return nil, err
+		}
+		if len(procs) == 0 {
+			return nil, fmt.Errorf("node %s runs no processes: there is nothing to %s", n.Name, strings.TrimPrefix(kind.Code, "node."))
+		}
+		return signalPlan(kind.Code == "node.pause", procs, "node "+n.Name), nil
+	case "role.crash", "role.hang":
+		procs := roleProcs(e.rec.Name, target)
+		if len(procs) == 0 {
+			return nil, fmt.Errorf("no running role instance %q in lab %s", target, e.rec.Name)
+		}
+		return signalPlan(kind.Code == "role.hang", procs, "role instance "+target), nil
+	}
+	return nil, fmt.Errorf("not available yet on this provider")
+}
+
+// linkDownPlan takes interfaces down; its undo brings them up and puts back
+// the routes through them, which the kernel deletes on link down.
+func linkDownPlan(ends []end) (*plan, error) {
+	p := &plan{mechanism: "netlink link state"}
+	for _, e := range ends {
+		routes, err := routesVia(e)
+		if err != nil {
+			return nil, err
+		}
+		p.undo = append(p.undo, Step{Do: "link-up", NS: e.NS, Iface: e.Iface, Routes: routes})
+	}
+	p.apply = func() error {
+		for _, e := range ends {
+			if err := setLink(e, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	p.verify = func() (string, error) {
+		var names []string
+		for _, e := range ends {
+			up, err := linkIsUp(e)
+			if err != nil {
+				return "", err
+			}
+			if up {
+				return "", fmt.Errorf("%s is still up", e)
+			}
+			names = append(names, e.String())
+		}
+		return "down: " + strings.Join(names, ", "), nil
+	}
+	return p, nil
+}
+
+// signalPlan stops (pause) or kills (crash) processes.
+func signalPlan(pause bool, procs []proc, what string) *plan {
+	if pause {
+		return &plan{
+			mechanism: "SIGSTOP",
+			undo:      []Step{{Do: "signal-cont", Procs: procs}},
+			apply:     func() error { signal(procs, syscall.SIGSTOP); return nil },
+			verify: func() (string, error) {
+				if err := waitStates(procs, "T", 2*time.Second); err != nil {
+					return "", err
+				}
+				return fmt.Sprintf("%s: %d processes stopped", what, len(procs)), nil
+			},
+		}
+	}
+	return &plan{
+		mechanism: "SIGKILL",
+		apply:     func() error { signal(procs, syscall.SIGKILL); return nil },
+		verify: func() (string, error) {
+			if err := waitStates(procs, "Z", 2*time.Second); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%s: %d processes killed", what, len(procs)), nil
+		},
+	}
+}
+
+// Clear reverts one fault (id) or every active one (id ""), and reads the
+// kernel back.
+func (e *Engine) Clear(id string) ([]*Fault, error) {
+	unlock, err := e.j.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	cur, err := e.j.current()
+	if err != nil {
+		return nil, err
+	}
+	var cleared []*Fault
+	var errs []error
+	found := false
+	for _, f := range cur {
+		if id != "" && f.ID != id {
+			continue
+		}
+		found = true
+		if !f.Active() {
+			continue
+		}
+		errs = append(errs, e.revert(f))
+		cleared = append(cleared, f)
+	}
+	if id != "" && !found {
+		return nil, errkind.User("lab %s has no fault %s (tbctl fault list %s)", e.rec.Name, id, e.rec.Name)
+	}
+	return cleared, errors.Join(errs...)
+}
+
+// revert undoes a fault, verifies it and journals the result.
+func (e *Engine) revert(f *Fault) error {
+	err := revertSteps(f.Undo)
+	if err == nil {
+		for _, s := range f.Undo {
+			if verr := checkUndone(s); verr != nil {
+				err = verr
+			}
+		}
+	}
+	f.State, f.Verified, f.Error, f.Detail = StateReverted, err == nil, "", ""
+	if err != nil {
+		f.Error = err.Error()
+	}
+	f.Owner = nil
+	if werr := e.j.write(f); werr != nil {
+		return werr
+	}
+	return err
+}
+
+func revertSteps(steps []Step) error {
+	var errs []error
+	for i := len(steps) - 1; i >= 0; i-- {
+		errs = append(errs, undo(steps[i]))
+	}
+	return errors.Join(errs...)
+}
+
+// List returns every fault of the lab with its last state.
+func (e *Engine) List() ([]*Fault, error) { return e.j.current() }
+
+// Heal reverts every active fault whose owner process is gone, and every
+// fault left half-applied by a process that died.
+func (e *Engine) Heal() ([]*Fault, error) {
+	unlock, err := e.j.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	cur, err := e.j.current()
+	if err != nil {
+		return nil, err
+	}
+	var healed []*Fault
+	var errs []error
+	for _, f := range cur {
+		if f.Active() && f.Owner != nil && !f.Owner.Alive() {
+			errs = append(errs, e.revert(f))
+			healed = append(healed, f)
+		}
+	}
+	return healed, errors.Join(errs...)
+}
+
+func paramOr(params map[string]string, key, def string) string {
+	if v, ok := params[key]; ok {
+		return v
+	}
+	return def
+}
+
+// checkParams checks names and values against the catalogue.
+func checkParams(k Kind, params map[string]string) error {
+	var names []string
+	for _, p := range k.Params {
+		names = append(names, p.Name)
+	}
+	keys := make([]string, 0, len(params))
+	for key := range params {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	var problems []string
+	for _, key := range keys {
+		var spec *Param
+		for i := range k.Params {
+			if k.Params[i].Name == key {
+				spec = &k.Params[i]
+			}
+		}
+		if spec == nil {
+			problems = append(problems, fmt.Sprintf("no parameter %q (%s)", key, suggest.Hint(key, names, "parameters")))
+			continue
+		}
+		if err := checkValue(*spec, params[key]); err != nil {
+			problems = append(problems, fmt.Sprintf("%s=%s: %v", key, params[key], err))
+		}
+	}
+	for _, p := range k.Params {
+		if _, set := params[p.Name]; !set && p.Default == "" && p.Type != "bool" && p.Name != "proto" {
+			problems = append(problems, fmt.Sprintf("parameter %s is required (%s)", p.Name, p.Help))
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func checkValue(p Param, v string) error {
+	switch p.Type {
+	case "duration":
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("want a positive duration such as 2s")
+		}
+	case "percent":
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 || f > 100 {
+			return fmt.Errorf("want a percentage above 0 and at most 100")
+		}
+	case "number":
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			return fmt.Errorf("want a number of at least 0")
+		}
+		if p.Name == "mbps" && f == 0 {
+			return fmt.Errorf("a rate of 0 would cut the link; use net.link_down")
+		}
+	case "bool":
+		if _, err := strconv.ParseBool(v); err != nil {
+			return fmt.Errorf("want true or false")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,168 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// faultLab is the demo lab with a long-lived process on h2 to pause.
+const faultLab = `name: it-fault
+addressing: {}
+routing: static
+topology:
+  nodes:
+    s1: {kind: bridge}
+    h1: {}
+    h2: {cmd: "sleep ` + processMarker + `"}
+    r1: {}
+    h3: {}
+  links:
+    - endpoints: ["h1:eth1", "s1:p1"]
+    - endpoints: ["h2:eth1", "s1:p2"]
+    - endpoints: ["r1:eth1", "s1:p3"]
+    - endpoints: ["r1:eth2", "h3:eth1"]
+`
+
+func deployFaultLab(t *testing.T) string {
+	t.Helper()
+	_, errOut, code := cli(t, "", nil, "deploy", writeFile(t, "fault.yaml", faultLab), "--quiet")
+	require.Equal(t, 0, code, errOut)
+	t.Cleanup(func() {
+		_, errOut, code := cli(t, "", nil, "destroy", "it-fault")
+		require.Equal(t, 0, code, errOut)
+		requireNoTrace(t, "it-fault")
+	})
+	return "it-fault"
+}
+
+func h3Addr(t *testing.T) string {
+	t.Helper()
+	return dataAddrs(t, "it-fault")["h3"][0]
+}
+
+// iperfMbps measures TCP throughput from h1 to h3 for 3 s, leaving out the
+// first second.
+func iperfMbps(t *testing.T) float64 {
+	t.Helper()
+	_, _, code := cli(t, "", nil, "exec", "it-fault", "h3", "--", "iperf3", "-s", "-1", "-D")
+	require.Equal(t, 0, code)
+	time.Sleep(300 * time.Millisecond)
+	out, errOut, code := cli(t, "", nil, "exec", "it-fault", "h1", "--", "iperf3", "-c", h3Addr(t), "-t", "4", "-O", "1", "-J")
+	require.Equal(t, 0, code, errOut)
+	var res struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	return res.End.SumReceived.BitsPerSecond / 1e6
+}
+
+func reaches(t *testing.T, src, addr string) bool {
+	_, _, code := cli(t, "", nil, "exec", "it-fault", src, "--", "ping", "-c", "1", "-W", "1", "-q", addr)
+	return code == 0
+}
+
+func TestFaultRateLimitsWithinFivePercent(t *testing.T) {
+	needRoot(t)
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		t.Skip("iperf3 is not installed (make deps-bench)")
+	}
+	lab := deployFaultLab(t)
+	out, errOut, code := cli(t, "", nil, "fault", "inject", lab, "net.rate", "r1:eth2", "mbps=20")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "verified true")
+	got := iperfMbps(t)
+	t.Logf("net.rate mbps=20: iperf3 received %.2f Mbit/s", got)
+	require.InDelta(t, 20, got, 1.0, "within 5%% of the configured rate")
+
+	out, errOut, code = cli(t, "", nil, "fault", "clear", lab)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "f1 reverted (net.rate on r1:eth2), verified true")
+	require.Greater(t, iperfMbps(t), 200.0, "the baseline is back")
+}
+
+func TestFaultLinkDownCutsAndRestores(t *testing.T) {
+	needRoot(t)
+	lab := deployFaultLab(t)
+	require.True(t, reaches(t, "h1", h3Addr(t)))
+	_, errOut, code := cli(t, "", nil, "fault", "inject", lab, "net.link_down", "r1:eth2")
+	require.Equal(t, 0, code, errOut)
+	require.False(t, reaches(t, "h1", h3Addr(t)), "the link is cut")
+	require.True(t, reaches(t, "h1", dataAddrs(t, lab)["h2"][0]), "other paths are not")
+	_, errOut, code = cli(t, "", nil, "fault", "clear", lab, "f1")
+	require.Equal(t, 0, code, errOut)
+	require.True(t, waitFor(t, 5*time.Second, func() bool { return reaches(t, "h1", h3Addr(t)) }), "restored")
+}
+
+func TestFaultPauseStopsAndResumes(t *testing.T) {
+	needRoot(t)
+	lab := deployFaultLab(t)
+	pids := markedProcesses()
+	require.Len(t, pids, 1)
+	_, errOut, code := cli(t, "", nil, "fault", "inject", lab, "node.pause", "h2")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "T", stateOf(pids[0]), "stopped")
+	_, errOut, code = cli(t, "", nil, "fault", "clear", lab)
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "S", stateOf(pids[0]), "running (asleep) again")
+}
+
+func stateOf(pid int) string {
+	out, _ := exec.Command("ps", "-o", "stat=", "-p", fmt.Sprint(pid)).Output()
+	return strings.TrimSpace(string(out))[:1]
+}
+
+// A tbctl killed while it holds a fault: the next tbctl that touches the
+// lab reverts it.
+func TestFaultHealedAfterSIGKILL(t *testing.T) {
+	needRoot(t)
+	lab := deployFaultLab(t)
+	cmd := exec.Command(tbctlBin(t), "fault", "inject", lab, "net.link_down", "r1:eth2", "--for", "60s")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	require.NoError(t, cmd.Start())
+	require.True(t, waitFor(t, 10*time.Second, func() bool { return strings.Contains(out.String(), "applied") }))
+	require.False(t, reaches(t, "h1", h3Addr(t)))
+	require.NoError(t, cmd.Process.Kill())
+	cmd.Wait()
+
+	list, errOut, code := cli(t, "", nil, "fault", "list", lab)
+	require.Equal(t, 0, code, errOut)
+	require.Regexp(t, `f1\s+net.link_down\s+r1:eth2\s+reverted\s+true`, list)
+	require.True(t, waitFor(t, 5*time.Second, func() bool { return reaches(t, "h1", h3Addr(t)) }), "healed")
+}
+
+func TestBadFaultsAreRefusedAndApplyNothing(t *testing.T) {
+	needRoot(t)
+	lab := deployFaultLab(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"net.rat", "r1:eth2", "mbps=1"}, `did you mean "net.rate"`},
+		{[]string{"net.rate", "r9:eth2", "mbps=1"}, `no node "r9"`},
+		{[]string{"net.rate", "r1:eth7", "mbps=1"}, `no interface "eth7"`},
+		{[]string{"net.rate", "r1:eth2", "mbps=-3"}, "want a number of at least 0"},
+		{[]string{"net.rate", "r1:eth2"}, "parameter mbps is required"},
+		{[]string{"net.rate", "r1:eth2", "mbsp=3"}, `did you mean "mbps"`},
+		{[]string{"switch.down", "h1"}, "not a bridge"},
+		{[]string{"role.crash", "nope"}, `no running role instance "nope"`},
+	} {
+		_, errOut, code := cli(t, "", nil, append([]string{"fault", "inject", lab}, c.args...)...)
+		require.Equal(t, 1, code, "%v: %s", c.args, errOut)
+		require.Contains(t, errOut, c.want, c.args)
+	}
+	out, _, code := cli(t, "", nil, "fault", "list", lab)
+	require.Equal(t, 0, code)
+	require.Equal(t, "no faults\n", out)
+}
