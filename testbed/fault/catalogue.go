@@ -37,6 +37,8 @@ const (
 
 var catalogue = []Kind{
 	{Code: "net.link_down", Target: OnLink, Summary: "take a link down at both ends", Field: "link failure (cable, transceiver, switch port)"},
+	{Code: "net.link_flap", Target: OnLink, Summary: "take a link down and up repeatedly (needs --for)", Field: "link flap",
+		Params: []Param{{"period", "duration", "2s", "one down-up cycle"}, {"duty", "percent", "50", "share of the period the link is down"}}},
 	{Code: "host.nic_down", Target: OnInterface, Summary: "take one interface of a (multi-NIC) node down", Field: "NIC failure"},
 	{Code: "switch.down", Target: OnNode, Summary: "take every port of a bridge (switch) node down", Field: "switch failure"},
 	{Code: "net.rate", Target: OnInterface, Summary: "limit the rate leaving an interface (token bucket)", Field: "degraded link (congestion, lane loss)",

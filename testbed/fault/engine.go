@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,11 +23,14 @@ type Engine struct {
 	rec *lab.Record
 	j   *journal
 	r   resolver
+
+	mu      sync.Mutex
+	running map[string]func() // stops the faults this process drives (flaps) and waits for them
 }
 
 // Open returns the engine of a deployed lab.
 func Open(l *lab.Lab, rec *lab.Record) *Engine {
-	return &Engine{lab: l, rec: rec, j: openJournal(l.Dir), r: resolver{rec}}
+	return &Engine{lab: l, rec: rec, j: openJournal(l.Dir), r: resolver{rec}, running: map[string]func(){}}
 }
 
 // plan is how one fault is applied, checked and undone.
@@ -35,6 +39,9 @@ type plan struct {
 	undo      []Step
 	apply     func() error
 	verify    func() (string, error)
+	// drive, when set, keeps the fault going from this process (a flap)
+	// until its context ends; such faults must be owned.
+	drive func(ctx context.Context)
 }
 
 // Inject checks a fault, journals it with its undo, applies it and reads
@@ -55,6 +62,9 @@ func (e *Engine) Inject(ctx context.Context, code, target string, params map[str
 	p, err := e.plan(kind, target, params)
 	if err != nil {
 		return nil, errkind.User("%s %s: %v", code, target, err)
+	}
+	if p.drive != nil && !owned {
+		return nil, errkind.User("%s is driven by a running tbctl: give --for DURATION", code)
 	}
 	unlock, err := e.j.lock()
 	if err != nil {
@@ -84,6 +94,17 @@ func (e *Engine) Inject(ctx context.Context, code, target string, params map[str
 		f.Error = "verification: " + err.Error()
 	}
 	f.State = StateApplied
+	if p.drive != nil {
+		dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			p.drive(dctx)
+		}()
+		e.mu.Lock()
+		e.running[f.ID] = func() { cancel(); <-done }
+		e.mu.Unlock()
+	}
 	return f, e.j.write(f)
 }
 
@@ -96,6 +117,19 @@ func (e *Engine) plan(kind Kind, target string, params map[string]string) (*plan
 			return nil, err
 		}
 		return linkDownPlan(ends)
+	case "net.link_flap":
+		ends, err := e.r.link(target)
+		if err != nil {
+			return nil, err
+		}
+		p, err := linkDownPlan(ends)
+		if err != nil {
+			return nil, err
+		}
+		period, _ := time.ParseDuration(paramOr(params, "period", "2s"))
+		duty, _ := strconv.ParseFloat(paramOr(params, "duty", "50"), 64)
+		p.drive = flapper(ends, p.undo, period, duty)
+		return p, nil
 	case "host.nic_down":
 		nic, err := e.r.iface(target)
 		if err != nil {
@@ -163,6 +197,39 @@ func (e *Engine) plan(kind Kind, target string, params map[string]string) (*plan
 
 // linkDownPlan takes interfaces down; its undo brings them up and puts back
 // the routes through them, which the kernel deletes on link down.
+// flapper brings links up and down: down for duty percent of each period,
+// starting down (the fault was just applied).
+func flapper(ends []end, ups []Step, period time.Duration, duty float64) func(context.Context) {
+	down := time.Duration(float64(period) * duty / 100)
+	return func(ctx context.Context) {
+		for {
+			if !sleepCtx(ctx, down) {
+				return
+			}
+			for _, s := range ups {
+				undo(s)
+			}
+			if !sleepCtx(ctx, period-down) {
+				return
+			}
+			for _, e := range ends {
+				setLink(e, false)
+			}
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 func linkDownPlan(ends []end) (*plan, error) {
 	p := &plan{mechanism: "netlink link state"}
 	for _, e := range ends {
@@ -258,6 +325,12 @@ func (e *Engine) Clear(id string) ([]*Fault, error) {
 
 // revert undoes a fault, verifies it and journals the result.
 func (e *Engine) revert(f *Fault) error {
+	e.mu.Lock()
+	if stop, ok := e.running[f.ID]; ok {
+		stop()
+		delete(e.running, f.ID)
+	}
+	e.mu.Unlock()
 	err := revertSteps(f.Undo)
 	if err == nil {
 		for _, s := range f.Undo {

@@ -166,3 +166,35 @@ func TestBadFaultsAreRefusedAndApplyNothing(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.Equal(t, "no faults\n", out)
 }
+
+// A flap takes the link down and up in turn, and ends up.
+func TestFaultLinkFlap(t *testing.T) {
+	needRoot(t)
+	lab := deployFaultLab(t)
+	_, errOut, code := cli(t, "", nil, "fault", "inject", lab, "net.link_flap", "r1:eth2")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "give --for")
+
+	cmd := exec.Command(tbctlBin(t), "fault", "inject", lab, "net.link_flap", "r1:eth2", "period=2s", "duty=50", "--for", "5s")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	require.NoError(t, cmd.Start())
+	up, down := 0, 0
+	addr := h3Addr(t)
+	deadline := time.Now().Add(4500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		_, _, code := cli(t, "", nil, "exec", "it-fault", "h1", "--", "ping", "-c", "1", "-W", "0.2", "-q", addr)
+		if code == 0 {
+			up++
+		} else {
+			down++
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.NoError(t, cmd.Wait(), out.String())
+	t.Logf("during the flap: %d probes through, %d not", up, down)
+	require.Positive(t, up)
+	require.Positive(t, down)
+	require.Contains(t, out.String(), "reverted, verified true")
+	require.True(t, reaches(t, "h1", h3Addr(t)), "up at the end")
+}
