@@ -45,6 +45,8 @@ var catalogue = []Kind{
 		Params: []Param{{"mbps", "number", "", "rate in Mbit/s"}, {"queue", "duration", "20ms", "queue size, as the time it takes to drain"}}},
 	{Code: "node.crash", Target: OnNode, Summary: "kill every process of a node (SIGKILL)", Field: "host crash"},
 	{Code: "node.pause", Target: OnNode, Summary: "stop every process of a node (SIGSTOP) until the fault is cleared", Field: "host hang"},
+	{Code: "node.cpu_straggler", Target: OnNode, Summary: "cap the CPU of a node's processes (a straggler)", Field: "straggler (slow host, thermal throttling)",
+		Params: []Param{{"share", "percent", "", "share of one CPU the node's processes get"}}},
 	{Code: "role.crash", Target: OnRole, Summary: "kill a role instance (SIGKILL)", Field: "software stack crash"},
 	{Code: "role.hang", Target: OnRole, Summary: "stop a role instance (SIGSTOP) until the fault is cleared", Field: "software stack hang (stuck collective, deadlock)"},
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -185,6 +186,20 @@ func (e *Engine) plan(kind Kind, target string, params map[string]string) (*plan
 			return nil, fmt.Errorf("node %s runs no processes: there is nothing to %s", n.Name, strings.TrimPrefix(kind.Code, "node."))
 		}
 		return signalPlan(kind.Code == "node.pause", procs, "node "+n.Name), nil
+	case "node.cpu_straggler":
+		n, err := e.r.node(target)
+		if err != nil {
+			return nil, err
+		}
+		procs, err := nodeProcs(e.r.nsOf(n.Name))
+		if err != nil {
+			return nil, err
+		}
+		if len(procs) == 0 {
+			return nil, fmt.Errorf("node %s runs no processes: there is nothing to slow down", n.Name)
+		}
+		share, _ := strconv.ParseFloat(params["share"], 64)
+		return stragglerPlan(e.rec.Name, n.Name, procs, share)
 	case "role.crash", "role.hang":
 		procs := roleProcs(e.rec.Name, target)
 		if len(procs) == 0 {
@@ -262,6 +277,42 @@ func linkDownPlan(ends []end) (*plan, error) {
 		return "down: " + strings.Join(names, ", "), nil
 	}
 	return p, nil
+}
+
+// stragglerPlan caps the CPU of a node's processes at share percent of one
+// CPU, in a cgroup of their own.
+func stragglerPlan(labName, node string, procs []proc, share float64) (*plan, error) {
+	cg, err := findCPUCgroup()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(cg.Root, fmt.Sprintf("tbctl-%s-%s-%d", labName, node, time.Now().UnixNano()))
+	var members []cgMember
+	for _, p := range procs {
+		members = append(members, cgMember{proc: p, From: cg.groupOf(p.PID)})
+	}
+	return &plan{
+		mechanism: cg.mechanism(),
+		undo:      []Step{{Do: "cgroup-restore", Cgroup: &cg, Dir: dir, Members: members}},
+		apply: func() error {
+			if err := cg.limit(dir, share); err != nil {
+				return err
+			}
+			for _, p := range procs {
+				if err := move(dir, p.PID); err != nil && startTime(p.PID) == p.Start {
+					return fmt.Errorf("move process %d: %w", p.PID, err)
+				}
+			}
+			return nil
+		},
+		verify: func() (string, error) {
+			q, err := cg.quota(dir)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%d processes of node %s capped at %.0f%% of one CPU", len(procs), node, q), nil
+		},
+	}, nil
 }
 
 // signalPlan stops (pause) or kills (crash) processes.

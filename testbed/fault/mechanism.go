@@ -24,6 +24,10 @@ type Step struct {
 	// Routes through the interface, which the kernel deletes when it goes
 	// down and link-up puts back.
 	Routes []route `json:"routes,omitempty"`
+	// For cgroup-restore: the hierarchy, the group made, and who was moved.
+	Cgroup  *cpuCgroup `json:"cgroup,omitempty"`
+	Dir     string     `json:"dir,omitempty"`
+	Members []cgMember `json:"members,omitempty"`
 }
 
 // route is an IPv4 route as data.
@@ -321,6 +325,8 @@ func undo(s Step) error {
 	case "signal-cont":
 		signal(s.Procs, syscall.SIGCONT)
 		return nil
+	case "cgroup-restore":
+		return undoStraggler(*s.Cgroup, s.Dir, s.Members)
 	}
 	return fmt.Errorf("unknown revert step %q", s.Do)
 }
@@ -342,6 +348,10 @@ func checkUndone(s Step) error {
 		return fmt.Errorf("%s still has a tbf", s.Iface)
 	case "signal-cont":
 		return waitStates(s.Procs, "RSDIZ", 2*time.Second)
+	case "cgroup-restore":
+		if _, err := os.Stat(s.Dir); err == nil {
+			return fmt.Errorf("cgroup %s still exists", s.Dir)
+		}
 	}
 	return nil
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -197,4 +199,67 @@ func TestFaultLinkFlap(t *testing.T) {
 	require.Positive(t, down)
 	require.Contains(t, out.String(), "reverted, verified true")
 	require.True(t, reaches(t, "h1", h3Addr(t)), "up at the end")
+}
+
+// A straggler gets the configured share of a CPU, and all of it back after.
+func TestFaultCPUStraggler(t *testing.T) {
+	needRoot(t)
+	file := writeFile(t, "spin.yaml", `name: it-spin
+mgmt: {disabled: true}
+topology:
+  nodes:
+    a: {cmd: "exec sh -c 'while :; do :; done' spin `+processMarker+`"}
+`)
+	_, errOut, code := cli(t, "", nil, "deploy", file, "--quiet")
+	require.Equal(t, 0, code, errOut)
+	t.Cleanup(func() {
+		cli(t, "", nil, "destroy", "it-spin")
+		requireNoTrace(t, "it-spin")
+	})
+	var pid int
+	require.True(t, waitFor(t, 5*time.Second, func() bool { pid = spinPID(); return pid != 0 }))
+	before := cpuShare(t, pid)
+	out, errOut, code := cli(t, "", nil, "fault", "inject", "it-spin", "node.cpu_straggler", "a", "share=20")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "verified true")
+	during := cpuShare(t, pid)
+	_, errOut, code = cli(t, "", nil, "fault", "clear", "it-spin")
+	require.Equal(t, 0, code, errOut)
+	after := cpuShare(t, pid)
+	t.Logf("CPU of the node's spinning process: %.0f%% before, %.0f%% with share=20, %.0f%% after", before, during, after)
+	require.InDelta(t, 20, during, 5)
+	require.Greater(t, before, 60.0)
+	require.Greater(t, after, 60.0)
+}
+
+// spinPID finds the node's spinning shell by its marker argument.
+func spinPID() int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), "while :; do :; done\x00spin\x00"+processMarker) {
+			var pid int
+			fmt.Sscan(e.Name(), &pid)
+			return pid
+		}
+	}
+	return 0
+}
+
+// cpuShare measures a process's CPU use over one second, in percent of one
+// CPU.
+func cpuShare(t *testing.T, pid int) float64 {
+	t.Helper()
+	ticks := func() float64 {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		require.NoError(t, err)
+		f := strings.Fields(string(data)[strings.LastIndexByte(string(data), ')')+2:])
+		var u, s float64
+		fmt.Sscan(f[11], &u)
+		fmt.Sscan(f[12], &s)
+		return u + s
+	}
+	t0, c0 := time.Now(), ticks()
+	time.Sleep(time.Second)
+	return (ticks() - c0) / 100 / time.Since(t0).Seconds() * 100
 }
