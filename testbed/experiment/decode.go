@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tbctl/tbctl/testbed/fault"
 	"github.com/tbctl/tbctl/testbed/topo"
 	"github.com/tbctl/tbctl/testbed/topo/gen"
 
@@ -19,7 +20,8 @@ import (
 )
 
 var (
-	topFields      = []string{"name", "claim", "topology", "provider", "duration", "warmup", "repetitions", "seed", "roles", "sweep", "expect", "compare"}
+	topFields      = []string{"name", "claim", "topology", "provider", "duration", "warmup", "repetitions", "seed", "roles", "faults", "sweep", "expect", "compare"}
+	faultFields    = []string{"code", "target", "params", "at", "for"}
 	topologyFields = []string{"file", "inline", "generate"}
 	generateFields = []string{"shape", "hosts", "depth", "fanout", "spines", "leaves", "k"}
 	instanceFields = []string{"role", "node", "after", "params"}
@@ -65,6 +67,9 @@ func (p *parser) decode(root *yaml.Node) (*Experiment, []sweepAxis) {
 		}
 	}
 	afters := p.roles(root, top, e)
+	if v, ok := top["faults"]; ok {
+		e.Faults = p.faults(v.value, e)
+	}
 	var axes []sweepAxis
 	if v, ok := top["sweep"]; ok {
 		axes = p.sweep(root, v.value, e)
@@ -523,4 +528,56 @@ func nodeText(n *yaml.Node) string {
 	}
 	out, _ := yaml.Marshal(n)
 	return strings.TrimSpace(string(out))
+}
+
+// faults decodes the fault schedule.
+func (p *parser) faults(n *yaml.Node, e *Experiment) []*FaultSpec {
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.typeProblem(n, "faults", "a list")
+		return nil
+	}
+	var out []*FaultSpec
+	for i, item := range n.Content {
+		path := fmt.Sprintf("faults[%d]", i)
+		item = deref(item)
+		f := p.fields(item, path, faultFields)
+		if f == nil {
+			continue
+		}
+		fs := &FaultSpec{Pos: p.pos(item), Params: map[string]string{}}
+		fs.Code = p.requiredField(item, f, path, "code", "name a fault: tbctl fault list --catalogue")
+		fs.Target = p.requiredField(item, f, path, "target", "name what it acts on: NODE:IFACE, NODE, A,B|C,D or a role instance")
+		if v, ok := f["at"]; ok {
+			fs.At, _ = p.duration(v.value, path+".at")
+		}
+		if v, ok := f["for"]; ok {
+			fs.For, _ = p.duration(v.value, path+".for")
+		}
+		if v, ok := f["params"]; ok && !isNull(v.value) {
+			if deref(v.value).Kind != yaml.MappingNode {
+				p.typeProblem(v.value, path+".params", "a mapping")
+			}
+			for _, kv := range entries(deref(v.value)) {
+				val := deref(kv.value)
+				if val.Kind != yaml.ScalarNode {
+					p.typeProblem(val, path+".params."+kv.key.Value, "a string")
+					continue
+				}
+				fs.Params[kv.key.Value] = val.Value
+			}
+		}
+		if fs.Code != "" {
+			if err := fault.CheckSpec(fs.Code, fs.Params); err != nil {
+				p.add(item, "tbctl fault list --catalogue lists the faults and their parameters", "%s: %v", path, err)
+			}
+		}
+		if e.Duration > 0 && fs.At >= e.Duration {
+			p.add(item, "start it inside the measured window", "%s: at %s is not before the end of duration %s", path, fs.At, e.Duration)
+		}
+		out = append(out, fs)
+	}
+	return out
 }

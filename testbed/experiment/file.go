@@ -29,7 +29,8 @@ type Experiment struct {
 	Duration, Warmup      time.Duration
 	Repetitions           int
 	Seed                  int64
-	Roles                 []*Instance // in file order
+	Roles                 []*Instance  // in file order
+	Faults                []*FaultSpec // applied during the measured window
 	Sweep                 Sweep
 	Expect                []*Expectation // evaluated on every run
 	Compare               []*Expectation // evaluated once across all runs
@@ -61,6 +62,16 @@ type Instance struct {
 	After  []string // instances that must be ready before this one starts
 	Params map[string]any
 	Pos    topo.Pos // of the instance's name
+}
+
+// FaultSpec schedules one fault: applied At after the measured window
+// starts, reverted For later (or at the end of the run when For is 0).
+type FaultSpec struct {
+	Code    string
+	Target  string
+	Params  map[string]string
+	At, For time.Duration
+	Pos     topo.Pos
 }
 
 // Sweep lists the parameters varied across runs.

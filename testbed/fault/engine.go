@@ -435,6 +435,21 @@ func (e *Engine) Heal() ([]*Fault, error) {
 	return healed, errors.Join(errs...)
 }
 
+// CheckSpec checks a fault's code and parameters against the catalogue,
+// without a lab: experiment files are checked this way before anything is
+// deployed.
+func CheckSpec(code string, params map[string]string) error {
+	kind, ok := Lookup(code)
+	if !ok {
+		var codes []string
+		for _, k := range catalogue {
+			codes = append(codes, k.Code)
+		}
+		return fmt.Errorf("unknown fault %q (%s)", code, suggest.Hint(code, codes, "faults"))
+	}
+	return checkParams(kind, params)
+}
+
 func paramOr(params map[string]string, key, def string) string {
 	if v, ok := params[key]; ok {
 		return v

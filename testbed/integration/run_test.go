@@ -210,3 +210,70 @@ roles:
 	require.Contains(t, errOut, "roles.s.params.prot")
 	require.Contains(t, errOut, `"port"`)
 }
+
+// Faults declared in an experiment are applied in the measured window,
+// shape what roles measure, are reverted, and are recorded as ground truth.
+func TestExperimentFaultsAreAppliedRevertedAndRecorded(t *testing.T) {
+	needRoot(t)
+	out := t.TempDir()
+	file := writeFile(t, "faults.yaml", `name: it-faults
+claim: a rate limit on the path makes a faster UDP flow lose the excess
+topology:
+  inline:
+    name: it-faults
+    addressing: {}
+    topology:
+      nodes: {a: {}, b: {}}
+      links: [{endpoints: ["a:eth1", "b:eth1"]}]
+duration: 4s
+roles:
+  sink: {role: traffic, node: b, params: {mode: server}}
+  flow: {role: traffic, node: a, after: [sink], params: {mode: udp, target: b, rate_mbps: 40}}
+faults:
+  - {code: net.rate, target: "a:eth1", params: {mbps: 20}, at: 0s}
+  - {code: net.link_down, target: "a:eth1", at: 3s, for: 500ms}
+expect:
+  - flow.loss_pct > 30
+  - flow.goodput_mbps < 25
+`)
+	stdout, stderr, code := cli(t, "", nil, "run", file, "--out", out, "--quiet")
+	require.Equal(t, 0, code, "%s\n%s", stdout, stderr)
+	dir := runDir(t, out, "it-faults")
+	var s struct {
+		Lab    string
+		Faults []struct {
+			ID, Code, State, Mechanism string
+			Verified                   bool
+		}
+	}
+	readJSON(t, filepath.Join(dir, "summary.json"), &s)
+	require.Len(t, s.Faults, 2)
+	for _, f := range s.Faults {
+		require.Equal(t, "reverted", f.State, f.Code)
+		require.True(t, f.Verified, f.Code)
+	}
+	require.Equal(t, "tbf", s.Faults[0].Mechanism)
+	events, err := os.ReadFile(filepath.Join(dir, "events.jsonl"))
+	require.NoError(t, err)
+	for _, want := range []string{`"event":"fault-applied"`, `"event":"fault-reverted"`, `"code":"net.link_down"`, `"mechanism":"tbf"`} {
+		require.Contains(t, string(events), want)
+	}
+	requireNoTrace(t, s.Lab)
+}
+
+// A fault spec that names an unknown code is refused before deploying.
+func TestExperimentBadFaultIsRefused(t *testing.T) {
+	file := writeFile(t, "bad.yaml", `name: it-badfault
+claim: x
+topology: {generate: {shape: single, hosts: 2}}
+duration: 2s
+roles:
+  s: {role: traffic, node: h1, params: {mode: server}}
+faults:
+  - {code: net.rat, target: "h1:eth1", params: {mbps: 1}}
+`)
+	_, errOut, code := cli(t, "", nil, "run", file, "--dry-run")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "bad.yaml:8:5")
+	require.Contains(t, errOut, `did you mean "net.rate"`)
+}

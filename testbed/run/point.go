@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/tbctl/tbctl/roles"
 	"github.com/tbctl/tbctl/testbed"
+	"github.com/tbctl/tbctl/testbed/fault"
 	"github.com/tbctl/tbctl/testbed/instance"
 	"github.com/tbctl/tbctl/testbed/provider"
 )
@@ -28,6 +30,7 @@ type Point struct {
 	Error     string             `json:"error,omitempty"`
 	Instances []*instance.Result `json:"instances"`
 	Checks    []Check            `json:"expectations"`
+	Faults    []*fault.Fault     `json:"faults,omitempty"` // ground truth: every fault and how it ended
 	Start     time.Time          `json:"start"`
 	End       time.Time          `json:"end"`
 }
@@ -100,7 +103,10 @@ func runPoint(ctx context.Context, pl *Plan, i, n int, keep bool, prog Progress)
 	}
 	phase("measure", pl.Exp.Duration)
 	tl.Emit("measure-start", nil)
-	if !sleep(ctx, pl.Exp.Duration) {
+	stopFaults := scheduleFaults(ctx, pl, tl, pt)
+	completed := sleep(ctx, pl.Exp.Duration)
+	stopFaults()
+	if !completed {
 		return pt
 	}
 	tl.Emit("measure-end", nil)
@@ -115,6 +121,76 @@ func (pt *Point) fail(err error) {
 		pt.Error = err.Error()
 	}
 	pt.Status = StatusFailed
+}
+
+// scheduleFaults applies the experiment's faults at their times in the
+// measured window and reverts them after their duration. The returned
+// function reverts whatever is still active, waits for the schedule to end
+// and records the faults in the run's summary.
+func scheduleFaults(ctx context.Context, pl *Plan, tl *timeline, pt *Point) func() {
+	if len(pl.Exp.Faults) == 0 {
+		return func() {}
+	}
+	engine, err := testbed.Faults(pl.Lab)
+	if err != nil {
+		pt.fail(err)
+		return func() {}
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []error
+	for _, fs := range pl.Exp.Faults {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !sleep(sctx, fs.At) {
+				return
+			}
+			tl.Emit("fault-requested", map[string]any{"code": fs.Code, "target": fs.Target, "params": fs.Params})
+			f, err := engine.Inject(sctx, fs.Code, fs.Target, fs.Params, true)
+			if err != nil {
+				tl.Emit("fault-failed", map[string]any{"code": fs.Code, "target": fs.Target, "error": err.Error()})
+				mu.Lock()
+				failures = append(failures, fmt.Errorf("%s: fault %s on %s: %w", fs.Pos, fs.Code, fs.Target, err))
+				mu.Unlock()
+				return
+			}
+			tl.Emit("fault-applied", faultFields(f))
+			if fs.For == 0 || !sleep(sctx, fs.For) {
+				return
+			}
+			cleared, _ := engine.Clear(f.ID)
+			for _, c := range cleared {
+				tl.Emit("fault-reverted", faultFields(c))
+			}
+		}()
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+		for _, err := range failures {
+			pt.fail(err)
+		}
+		cleared, err := engine.Clear("")
+		for _, c := range cleared {
+			tl.Emit("fault-reverted", faultFields(c))
+		}
+		if err != nil {
+			pt.fail(fmt.Errorf("revert faults: %w", err))
+		}
+		pt.Faults, _ = engine.List()
+	}
+}
+
+// faultFields is a fault as a timeline event: taxonomy code, target,
+// parameters, mechanism, what verification read, and the monotonic time of
+// the journal record.
+func faultFields(f *fault.Fault) map[string]any {
+	return map[string]any{
+		"id": f.ID, "code": f.Code, "target": f.Target, "params": f.Params, "mechanism": f.Mechanism,
+		"verified": f.Verified, "detail": f.Detail, "error": f.Error, "journal_mono_ns": f.Mono,
+	}
 }
 
 // writeInputs stores what the run was made from: the topology deployed and
