@@ -43,6 +43,8 @@ type plan struct {
 	// drive, when set, keeps the fault going from this process (a flap)
 	// until its context ends; such faults must be owned.
 	drive func(ctx context.Context)
+	// chosen, when set, is the mechanism apply picked by capability.
+	chosen *string
 }
 
 // Inject checks a fault, journals it with its undo, applies it and reads
@@ -60,13 +62,6 @@ func (e *Engine) Inject(ctx context.Context, code, target string, params map[str
 	if err := checkParams(kind, params); err != nil {
 		return nil, errkind.User("%s: %v", code, err)
 	}
-	p, err := e.plan(kind, target, params)
-	if err != nil {
-		return nil, errkind.User("%s %s: %v", code, target, err)
-	}
-	if p.drive != nil && !owned {
-		return nil, errkind.User("%s is driven by a running tbctl: give --for DURATION", code)
-	}
 	unlock, err := e.j.lock()
 	if err != nil {
 		return nil, err
@@ -75,6 +70,13 @@ func (e *Engine) Inject(ctx context.Context, code, target string, params map[str
 	id, err := e.j.nextID()
 	if err != nil {
 		return nil, err
+	}
+	p, err := e.plan(kind, target, params, "tbctl_"+id)
+	if err != nil {
+		return nil, errkind.User("%s %s: %v", code, target, err)
+	}
+	if p.drive != nil && !owned {
+		return nil, errkind.User("%s is driven by a running tbctl: give --for DURATION", code)
 	}
 	f := &Fault{ID: id, Code: code, Target: target, Params: params, Mechanism: p.mechanism, State: StateApplying, Undo: p.undo}
 	if owned {
@@ -88,6 +90,9 @@ func (e *Engine) Inject(ctx context.Context, code, target string, params map[str
 		f.State, f.Error = StateFailed, err.Error()
 		e.j.write(f)
 		return f, fmt.Errorf("%s %s: %w", code, target, err)
+	}
+	if p.chosen != nil {
+		f.Mechanism = *p.chosen
 	}
 	f.Detail, err = p.verify()
 	f.Verified = err == nil
@@ -110,8 +115,33 @@ func (e *Engine) Inject(ctx context.Context, code, target string, params map[str
 }
 
 // plan resolves the target and picks the mechanism.
-func (e *Engine) plan(kind Kind, target string, params map[string]string) (*plan, error) {
+func (e *Engine) plan(kind Kind, target string, params map[string]string, table string) (*plan, error) {
 	switch kind.Code {
+	case "net.loss":
+		nic, err := e.r.iface(target)
+		if err != nil {
+			return nil, err
+		}
+		pct, _ := strconv.ParseFloat(params["percent"], 64)
+		return lossPlan(nic, pct, table), nil
+	case "net.partition":
+		sets, err := e.r.nodeSets(target)
+		if err != nil {
+			return nil, err
+		}
+		oneway, _ := strconv.ParseBool(paramOr(params, "oneway", "false"))
+		return e.partitionPlan(sets, oneway, table)
+	case "net.blackhole":
+		n, err := e.r.node(target)
+		if err != nil {
+			return nil, err
+		}
+		dst, err := e.r.prefix(params["dst"])
+		if err != nil {
+			return nil, fmt.Errorf("dst: %v", err)
+		}
+		port, _ := strconv.Atoi(paramOr(params, "port", "0"))
+		return blackholePlan(end{Node: n.Name, NS: e.r.nsOf(n.Name)}, dst, params["proto"], port, table), nil
 	case "net.link_down":
 		ends, err := e.r.link(target)
 		if err != nil {

@@ -12,6 +12,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/tbctl/tbctl/testbed/fault/nft"
 )
 
 // Step is one action of a revert, as data: any later tbctl can carry it
@@ -21,6 +23,7 @@ type Step struct {
 	NS    string `json:"ns,omitempty"`
 	Iface string `json:"iface,omitempty"`
 	Procs []proc `json:"procs,omitempty"`
+	Table string `json:"table,omitempty"` // nftables table, for nft-delete
 	// Routes through the interface, which the kernel deletes when it goes
 	// down and link-up puts back.
 	Routes []route `json:"routes,omitempty"`
@@ -327,6 +330,11 @@ func undo(s Step) error {
 		return nil
 	case "cgroup-restore":
 		return undoStraggler(*s.Cgroup, s.Dir, s.Members)
+	case "nft-delete":
+		if _, err := os.Stat(s.NS); s.NS != "" && err != nil {
+			return nil // the namespace is gone, and the table with it
+		}
+		return nft.Delete(s.NS, s.Table)
 	}
 	return fmt.Errorf("unknown revert step %q", s.Do)
 }
@@ -351,6 +359,13 @@ func checkUndone(s Step) error {
 	case "cgroup-restore":
 		if _, err := os.Stat(s.Dir); err == nil {
 			return fmt.Errorf("cgroup %s still exists", s.Dir)
+		}
+	case "nft-delete":
+		if _, err := os.Stat(s.NS); s.NS != "" && err != nil {
+			return nil
+		}
+		if ok, err := nft.Exists(s.NS, s.Table); err != nil || ok {
+			return fmt.Errorf("nftables table %s still present (%v)", s.Table, err)
 		}
 	}
 	return nil

@@ -186,3 +186,27 @@ func roleProcs(labName, instance string) []proc {
 	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
 	return out
 }
+
+// prefix resolves a destination: a prefix, an address, NODE (its first
+// data-plane address) or NODE:IFACE.
+func (r resolver) prefix(dst string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(dst); err == nil {
+		return p.Masked(), nil
+	}
+	if a, err := netip.ParseAddr(dst); err == nil {
+		return netip.PrefixFrom(a, 32), nil
+	}
+	node, ifc, _ := strings.Cut(dst, ":")
+	n, err := r.node(node)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	ifaces := append([]*topo.Interface(nil), n.Interfaces...)
+	sort.Slice(ifaces, func(i, j int) bool { return ifaces[i].Name < ifaces[j].Name })
+	for _, i := range ifaces {
+		if (ifc == "" || i.Name == ifc) && len(i.Addrs) > 0 {
+			return netip.PrefixFrom(i.Addrs[0].Addr(), 32), nil
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("%s has no data-plane address", dst)
+}

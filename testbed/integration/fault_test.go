@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,8 +110,8 @@ func TestFaultLinkDownCutsAndRestores(t *testing.T) {
 func TestFaultPauseStopsAndResumes(t *testing.T) {
 	needRoot(t)
 	lab := deployFaultLab(t)
-	pids := markedProcesses()
-	require.Len(t, pids, 1)
+	var pids []int
+	require.True(t, waitFor(t, 5*time.Second, func() bool { pids = markedProcesses(); return len(pids) == 1 }), "h2's cmd runs")
 	_, errOut, code := cli(t, "", nil, "fault", "inject", lab, "node.pause", "h2")
 	require.Equal(t, 0, code, errOut)
 	require.Equal(t, "T", stateOf(pids[0]), "stopped")
@@ -262,4 +263,64 @@ func cpuShare(t *testing.T, pid int) float64 {
 	t0, c0 := time.Now(), ticks()
 	time.Sleep(time.Second)
 	return (ticks() - c0) / 100 / time.Since(t0).Seconds() * 100
+}
+
+// A partition blocks exactly the named pairs, and clearing it restores them.
+func TestFaultPartitionBlocksExactlyTheNamedPairs(t *testing.T) {
+	needRoot(t)
+	lab := deployFaultLab(t)
+	addr := dataAddrs(t, lab)
+	_, errOut, code := cli(t, "", nil, "fault", "inject", lab, "net.partition", "h1|h3")
+	require.Equal(t, 0, code, errOut)
+	require.False(t, reaches(t, "h1", addr["h3"][0]))
+	require.False(t, reaches(t, "h3", addr["h1"][0]))
+	require.True(t, reaches(t, "h1", addr["h2"][0]), "h1-h2 is not named")
+	require.True(t, reaches(t, "h2", addr["h3"][0]), "h2-h3 is not named")
+	_, errOut, code = cli(t, "", nil, "fault", "clear", lab)
+	require.Equal(t, 0, code, errOut)
+	require.True(t, reaches(t, "h1", addr["h3"][0]))
+}
+
+func TestFaultBlackholeDropsOnlyItsDestination(t *testing.T) {
+	needRoot(t)
+	lab := deployFaultLab(t)
+	addr := dataAddrs(t, lab)
+	_, errOut, code := cli(t, "", nil, "fault", "inject", lab, "net.blackhole", "h1", "dst=h3")
+	require.Equal(t, 0, code, errOut)
+	require.False(t, reaches(t, "h1", addr["h3"][0]))
+	require.True(t, reaches(t, "h1", addr["h2"][0]))
+	require.True(t, reaches(t, "h2", addr["h3"][0]))
+	_, _, code = cli(t, "", nil, "fault", "clear", lab)
+	require.Equal(t, 0, code)
+	require.True(t, reaches(t, "h1", addr["h3"][0]))
+}
+
+// Random loss: the share of pings lost is within a 99.9% binomial bound of
+// the configured rate; the baseline loses none.
+func TestFaultLossRateWithinBinomialBound(t *testing.T) {
+	needRoot(t)
+	lab := deployFaultLab(t)
+	dst := dataAddrs(t, lab)["h2"][0]
+	lossOf := func() float64 {
+		out, _, _ := cli(t, "", nil, "exec", lab, "h1", "--", "ping", "-c", "400", "-i", "0.002", "-W", "1", "-q", dst)
+		var sent, got int
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, "packets transmitted") {
+				fmt.Sscanf(line, "%d packets transmitted, %d received", &sent, &got)
+			}
+		}
+		require.Equal(t, 400, sent, out)
+		return 1 - float64(got)/float64(sent)
+	}
+	require.Zero(t, lossOf(), "no loss before the fault")
+	out, errOut, code := cli(t, "", nil, "fault", "inject", lab, "net.loss", "h1:eth1", "percent=30")
+	require.Equal(t, 0, code, errOut)
+	t.Log(strings.TrimSpace(out))
+	loss := lossOf()
+	bound := 3.29 * math.Sqrt(0.3*0.7/400) // 99.9%, two-sided
+	t.Logf("net.loss percent=30: %.3f of 400 pings lost (bound ±%.3f)", loss, bound)
+	require.InDelta(t, 0.30, loss, bound)
+	_, _, code = cli(t, "", nil, "fault", "clear", lab)
+	require.Equal(t, 0, code)
+	require.Zero(t, lossOf(), "no loss after the revert")
 }
