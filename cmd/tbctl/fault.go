@@ -117,7 +117,7 @@ instance by its name. Without --for the fault stays until tbctl fault clear or d
 with --for it is cleared after that time, and by Ctrl-C.`,
 		Example: `  tbctl fault inject demo net.rate r1:eth2 mbps=10
   tbctl fault inject demo net.link_down h1:eth1 --for 5s
-  tbctl fault inject demo node.pause h3`,
+  tbctl fault inject demo net.partition "h1|h3"`,
 		Args: cobra.MinimumNArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			params := map[string]string{}
