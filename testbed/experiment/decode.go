@@ -21,7 +21,7 @@ import (
 
 var (
 	topFields      = []string{"name", "claim", "topology", "provider", "duration", "warmup", "repetitions", "seed", "roles", "faults", "sweep", "expect", "compare"}
-	faultFields    = []string{"code", "target", "params", "at", "for"}
+	faultFields    = []string{"name", "code", "target", "params", "at", "for"}
 	topologyFields = []string{"file", "inline", "generate"}
 	generateFields = []string{"shape", "hosts", "depth", "fanout", "spines", "leaves", "k"}
 	instanceFields = []string{"role", "node", "after", "params"}
@@ -550,6 +550,12 @@ func (p *parser) faults(n *yaml.Node, e *Experiment) []*FaultSpec {
 		fs := &FaultSpec{Pos: p.pos(item), Params: map[string]string{}}
 		fs.Code = p.requiredField(item, f, path, "code", "name a fault: tbctl fault list --catalogue")
 		fs.Target = p.requiredField(item, f, path, "target", "name what it acts on: NODE:IFACE, NODE, A,B|C,D or a role instance")
+		if v, ok := f["name"]; ok {
+			fs.Name = p.str(v.value, path+".name")
+			if !instanceRE.MatchString(fs.Name) || strings.ContainsAny(fs.Name, "-") {
+				p.add(v.value, "use letters, digits and '_'", "%s.name %q: use letters, digits and '_' (it becomes part of metric names)", path, fs.Name)
+			}
+		}
 		if v, ok := f["at"]; ok {
 			fs.At, _ = p.duration(v.value, path+".at")
 		}

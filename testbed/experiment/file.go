@@ -67,6 +67,7 @@ type Instance struct {
 // FaultSpec schedules one fault: applied At after the measured window
 // starts, reverted For later (or at the end of the run when For is 0).
 type FaultSpec struct {
+	Name    string // names its windows in metrics: during_NAME_KEY, after_NAME_KEY
 	Code    string
 	Target  string
 	Params  map[string]string

@@ -277,3 +277,18 @@ faults:
 	require.Contains(t, errOut, "bad.yaml:8:5")
 	require.Contains(t, errOut, `did you mean "net.rate"`)
 }
+
+// The faults tour: every fault family's effect during its window and its
+// absence after, from the flows' series.
+func TestFaultsTour(t *testing.T) {
+	needRoot(t)
+	out := t.TempDir()
+	stdout, stderr, code := cli(t, "", nil, "run", "../../experiments/faults-tour.yaml", "--out", out, "--quiet")
+	require.Equal(t, 0, code, "%s\n%s", stdout, stderr)
+	require.Contains(t, stdout, "OK: run directory")
+	dir := runDir(t, out, "faults-tour")
+	var s runSummary
+	readJSON(t, filepath.Join(dir, "summary.json"), &s)
+	requireNoTrace(t, s.Lab)
+	requireManifestMatches(t, dir)
+}

@@ -33,6 +33,7 @@ func finishPoint(pt *Point, pl *Plan, procs []*instance.Proc, tl *timeline, inte
 			pt.fail(fmt.Errorf("instance %s %s: %s", in.Name, in.Status, in.Error))
 		}
 	}
+	addWindowMetrics(pt, tl)
 	if interrupted {
 		pt.Status = StatusInterrupted
 	}

@@ -156,7 +156,9 @@ func scheduleFaults(ctx context.Context, pl *Plan, tl *timeline, pt *Point) func
 				mu.Unlock()
 				return
 			}
-			tl.Emit("fault-applied", faultFields(f))
+			fields := faultFields(f)
+			fields["name"] = fs.Name
+			tl.Emit("fault-applied", fields)
 			if fs.For == 0 || !sleep(sctx, fs.For) {
 				return
 			}
