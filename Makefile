@@ -41,6 +41,7 @@ bench: build deps-bench
 	bench/deploy-vs-mininet.sh
 	bench/traffic-vs-iperf3.sh
 	bench/role-start.sh
+	bench/linkem-vs-veth.sh
 
 clean:
 	rm -rf bin

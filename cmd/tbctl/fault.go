@@ -24,7 +24,7 @@ kernel after applying and after reverting, and reverted by tbctl destroy. A faul
 injected with --for ends with its tbctl: if that tbctl dies, the next tbctl that touches
 the lab reverts it.`,
 	}
-	cmd.AddCommand(newFaultListCmd(), newFaultInjectCmd(), newFaultClearCmd())
+	cmd.AddCommand(newFaultListCmd(), newFaultInjectCmd(), newFaultClearCmd(), newFaultRelayCmd())
 	return cmd
 }
 

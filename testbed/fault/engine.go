@@ -117,6 +117,12 @@ func (e *Engine) Inject(ctx context.Context, code, target string, params map[str
 // plan resolves the target and picks the mechanism.
 func (e *Engine) plan(kind Kind, target string, params map[string]string, table string) (*plan, error) {
 	switch kind.Code {
+	case "net.delay", "net.reorder", "net.duplicate", "net.corrupt":
+		ends, err := e.r.link(target)
+		if err != nil {
+			return nil, err
+		}
+		return emulatorPlan(ends, impairment(kind.Code, params), e.lab.Path("faults", table))
 	case "net.loss":
 		nic, err := e.r.iface(target)
 		if err != nil {

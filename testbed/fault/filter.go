@@ -48,6 +48,12 @@ func lossPlan(nic end, pct float64, table string) *plan {
 
 var errNoNetem = errors.New("the kernel has no sch_netem")
 
+// isNoNetem tells whether adding a netem qdisc failed because the kernel
+// has none.
+func isNoNetem(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL)
+}
+
 // addNetemLoss puts a netem qdisc with random loss at an interface's root.
 func addNetemLoss(e end, pct float64) error {
 	h, done, err := handleIn(e.NS)
@@ -65,7 +71,7 @@ func addNetemLoss(e end, pct float64) error {
 	attrs := netlink.QdiscAttrs{LinkIndex: l.Attrs().Index, Handle: netlink.MakeHandle(0x7b, 0), Parent: netlink.HANDLE_ROOT}
 	netem := netlink.NewNetem(attrs, netlink.NetemQdiscAttrs{Loss: float32(pct)})
 	if err := h.QdiscAdd(netem); err != nil {
-		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) {
+		if isNoNetem(err) {
 			return errNoNetem
 		}
 		return fmt.Errorf("%s: add netem: %w", e, err)

@@ -24,12 +24,14 @@ type Step struct {
 	Iface string `json:"iface,omitempty"`
 	Procs []proc `json:"procs,omitempty"`
 	Table string `json:"table,omitempty"` // nftables table, for nft-delete
+	// Dir holds a link emulator's state (linkem-remove) or a cgroup
+	// (cgroup-restore).
 	// Routes through the interface, which the kernel deletes when it goes
 	// down and link-up puts back.
 	Routes []route `json:"routes,omitempty"`
-	// For cgroup-restore: the hierarchy, the group made, and who was moved.
+	Dir    string  `json:"dir,omitempty"`
+	// For cgroup-restore: the hierarchy and who was moved.
 	Cgroup  *cpuCgroup `json:"cgroup,omitempty"`
-	Dir     string     `json:"dir,omitempty"`
 	Members []cgMember `json:"members,omitempty"`
 }
 
@@ -335,6 +337,8 @@ func undo(s Step) error {
 			return nil // the namespace is gone, and the table with it
 		}
 		return nft.Delete(s.NS, s.Table)
+	case "linkem-remove":
+		return removeEmulator(s.Dir)
 	}
 	return fmt.Errorf("unknown revert step %q", s.Do)
 }
@@ -367,6 +371,8 @@ func checkUndone(s Step) error {
 		if ok, err := nft.Exists(s.NS, s.Table); err != nil || ok {
 			return fmt.Errorf("nftables table %s still present (%v)", s.Table, err)
 		}
+	case "linkem-remove":
+		return emulatorRemoved(s.Dir)
 	}
 	return nil
 }

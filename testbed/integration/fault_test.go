@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -323,4 +324,63 @@ func TestFaultLossRateWithinBinomialBound(t *testing.T) {
 	_, _, code = cli(t, "", nil, "fault", "clear", lab)
 	require.Equal(t, 0, code)
 	require.Zero(t, lossOf(), "no loss after the revert")
+}
+
+// Delay on a link: the userspace link emulator (or netem) adds the delay
+// each way, within 1 ms per direction at low load, and the revert restores
+// the baseline.
+func TestFaultDelayAddsTheConfiguredDelay(t *testing.T) {
+	needRoot(t)
+	lab := deployFaultLab(t)
+	dst := h3Addr(t)
+	medianRTT := func() float64 {
+		out, _, code := cli(t, "", nil, "exec", lab, "h1", "--", "ping", "-c", "30", "-i", "0.05", dst)
+		require.Equal(t, 0, code, out)
+		var rtts []float64
+		for _, line := range strings.Split(out, "\n") {
+			if i := strings.Index(line, "time="); i >= 0 {
+				var ms float64
+				fmt.Sscanf(line[i+5:], "%f", &ms)
+				rtts = append(rtts, ms)
+			}
+		}
+		require.NotEmpty(t, rtts, out)
+		sort.Float64s(rtts)
+		return rtts[len(rtts)/2]
+	}
+	base := medianRTT()
+	out, errOut, code := cli(t, "", nil, "fault", "inject", lab, "net.delay", "r1:eth2", "delay=20ms")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "verified true")
+	t.Log(strings.TrimSpace(out))
+	during := medianRTT()
+	t.Logf("net.delay 20ms each way: median RTT %.3f ms before, %.3f ms during", base, during)
+	require.InDelta(t, base+40, during, 2, "two directions of 20 ms, within 1 ms each")
+
+	_, errOut, code = cli(t, "", nil, "fault", "clear", lab)
+	require.Equal(t, 0, code, errOut)
+	after := medianRTT()
+	require.Less(t, after, base+1, "the baseline is back")
+	_, err := os.Stat(filepath.Join("/run/tbctl", lab, "faults"))
+	if err == nil {
+		entries, _ := os.ReadDir(filepath.Join("/run/tbctl", lab, "faults"))
+		for _, e := range entries {
+			_, serr := os.Stat(filepath.Join("/run/tbctl", lab, "faults", e.Name(), "linkem-ns"))
+			require.True(t, os.IsNotExist(serr), "hidden namespace of %s removed", e.Name())
+		}
+	}
+}
+
+// Duplicate on a link: every ping answered twice.
+func TestFaultDuplicate(t *testing.T) {
+	needRoot(t)
+	lab := deployFaultLab(t)
+	_, errOut, code := cli(t, "", nil, "fault", "inject", lab, "net.duplicate", "r1:eth2", "percent=100")
+	require.Equal(t, 0, code, errOut)
+	out, _, _ := cli(t, "", nil, "exec", lab, "h1", "--", "ping", "-c", "5", "-i", "0.1", h3Addr(t))
+	require.GreaterOrEqual(t, strings.Count(out, "(DUP!)"), 5, out)
+	_, _, code = cli(t, "", nil, "fault", "clear", lab)
+	require.Equal(t, 0, code)
+	out, _, _ = cli(t, "", nil, "exec", lab, "h1", "--", "ping", "-c", "3", "-i", "0.1", h3Addr(t))
+	require.NotContains(t, out, "DUP!")
 }
