@@ -51,6 +51,8 @@ var catalogue = []Kind{
 		Params: []Param{{"percent", "percent", "", "share of packets sent twice"}}},
 	{Code: "net.corrupt", Target: OnLink, Summary: "flip a bit in a share of packets on a link, each way", Field: "bit errors (bad optics, cables, NIC faults)",
 		Params: []Param{{"percent", "percent", "", "share of packets damaged"}}},
+	{Code: "net.loss_burst", Target: OnLink, Summary: "lose packets in bursts (Gilbert-Elliott model), each way", Field: "bursty loss (flapping optics, congestion drops)",
+		Params: []Param{{"p", "percent", "", "chance per packet to enter the bad state"}, {"r", "percent", "", "chance per packet to leave it"}, {"h", "number", "0", "percent of packets delivered in the bad state"}, {"k", "number", "100", "percent delivered in the good state"}}},
 	{Code: "net.loss", Target: OnInterface, Summary: "drop a share of the packets leaving an interface, at random", Field: "lossy link (bit errors, bad optics)",
 		Params: []Param{{"percent", "percent", "", "share of packets dropped"}}},
 	{Code: "net.partition", Target: OnNodes, Summary: "cut all traffic between two sets of nodes", Field: "network partition",

@@ -27,6 +27,12 @@ func impairment(code string, params map[string]string) linkem.Impairment {
 		imp.DuplicatePct = pct
 	case "net.corrupt":
 		imp.CorruptPct = pct
+	case "net.loss_burst":
+		frac := func(name, def string) float64 {
+			v, _ := strconv.ParseFloat(paramOr(params, name, def), 64)
+			return v / 100
+		}
+		imp.GE = &linkem.GilbertElliott{P: frac("p", ""), R: frac("r", ""), H: frac("h", "0"), K: frac("k", "100")}
 	}
 	return imp
 }
@@ -48,7 +54,10 @@ func emulatorPlan(ends []end, imp linkem.Impairment, dir string) (*plan, error) 
 	}
 	p.undo = append(p.undo, Step{Do: "linkem-remove", Dir: dir})
 	p.apply = func() error {
-		err := addNetem(ends[0], imp)
+		err := errNoNetem
+		if imp.GE == nil { // netlink sets no netem gemodel: bursts always use the emulator
+			err = addNetem(ends[0], imp)
+		}
 		if err == nil {
 			chosen = "netem"
 			return addNetem(ends[1], imp)
@@ -57,6 +66,9 @@ func emulatorPlan(ends []end, imp linkem.Impairment, dir string) (*plan, error) 
 			return err
 		}
 		chosen = "userspace link emulator (no sch_netem in this kernel)"
+		if imp.GE != nil {
+			chosen = "userspace link emulator (Gilbert-Elliott model)"
+		}
 		_, err = linkem.Insert(linkem.Link{NSA: ends[0].NS, IfA: ends[0].Iface, NSB: ends[1].NS, IfB: ends[1].Iface}, imp, dir)
 		return err
 	}
@@ -83,6 +95,9 @@ func describeImpairment(imp linkem.Impairment) string {
 	}
 	if imp.Jitter > 0 {
 		parts = append(parts, "jitter "+imp.Jitter.String()+" "+imp.Distribution)
+	}
+	if ge := imp.GE; ge != nil {
+		parts = append(parts, fmt.Sprintf("Gilbert-Elliott loss p=%g r=%g h=%g k=%g", ge.P, ge.R, ge.H, ge.K))
 	}
 	for name, v := range map[string]float64{"reorder": imp.ReorderPct, "duplicate": imp.DuplicatePct, "corrupt": imp.CorruptPct} {
 		if v > 0 {

@@ -117,7 +117,7 @@ func (e *Engine) Inject(ctx context.Context, code, target string, params map[str
 // plan resolves the target and picks the mechanism.
 func (e *Engine) plan(kind Kind, target string, params map[string]string, table string) (*plan, error) {
 	switch kind.Code {
-	case "net.delay", "net.reorder", "net.duplicate", "net.corrupt":
+	case "net.delay", "net.reorder", "net.duplicate", "net.corrupt", "net.loss_burst":
 		ends, err := e.r.link(target)
 		if err != nil {
 			return nil, err

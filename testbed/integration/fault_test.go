@@ -384,3 +384,27 @@ func TestFaultDuplicate(t *testing.T) {
 	out, _, _ = cli(t, "", nil, "exec", lab, "h1", "--", "ping", "-c", "3", "-i", "0.1", h3Addr(t))
 	require.NotContains(t, out, "DUP!")
 }
+
+// Burst loss: Gilbert-Elliott with p=10%, r=40% loses a fifth of the
+// packets each way (a bad state one packet in five), so about 36% of echo
+// round trips; bursts widen the spread, hence the wide bound.
+func TestFaultBurstLoss(t *testing.T) {
+	needRoot(t)
+	lab := deployFaultLab(t)
+	out, errOut, code := cli(t, "", nil, "fault", "inject", lab, "net.loss_burst", "r1:eth2", "p=10", "r=40")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "Gilbert-Elliott")
+	ping, _, _ := cli(t, "", nil, "exec", lab, "h1", "--", "ping", "-c", "400", "-i", "0.002", "-W", "1", "-q", h3Addr(t))
+	var sent, got int
+	for _, line := range strings.Split(ping, "\n") {
+		if strings.Contains(line, "packets transmitted") {
+			fmt.Sscanf(line, "%d packets transmitted, %d received", &sent, &got)
+		}
+	}
+	loss := 1 - float64(got)/float64(sent)
+	t.Logf("net.loss_burst p=10 r=40: %.3f of %d pings lost (expected 0.36)", loss, sent)
+	require.InDelta(t, 0.36, loss, 0.15)
+	_, _, code = cli(t, "", nil, "fault", "clear", lab)
+	require.Equal(t, 0, code)
+	require.True(t, reaches(t, "h1", h3Addr(t)))
+}
