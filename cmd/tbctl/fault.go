@@ -24,7 +24,7 @@ kernel after applying and after reverting, and reverted by tbctl destroy. A faul
 injected with --for ends with its tbctl: if that tbctl dies, the next tbctl that touches
 the lab reverts it.`,
 	}
-	cmd.AddCommand(newFaultListCmd(), newFaultInjectCmd(), newFaultClearCmd(), newFaultRelayCmd())
+	cmd.AddCommand(newFaultListCmd(), newFaultInjectCmd(), newFaultClearCmd(), newFaultRelayCmd(), newFaultHogCmd())
 	return cmd
 }
 
@@ -184,4 +184,18 @@ func newFaultClearCmd() *cobra.Command {
 			return err
 		},
 	}
+}
+
+// newFaultHogCmd is the memory hog node.mem_pressure starts inside a node.
+func newFaultHogCmd() *cobra.Command {
+	var mb int
+	cmd := &cobra.Command{
+		Use:    "hog",
+		Short:  "Hold memory until signalled (started by node.mem_pressure)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		Run:    func(cmd *cobra.Command, args []string) { fault.Hog(mb) },
+	}
+	cmd.Flags().IntVar(&mb, "mb", 0, "MiB to hold")
+	return cmd
 }

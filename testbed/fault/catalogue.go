@@ -63,6 +63,8 @@ var catalogue = []Kind{
 	{Code: "node.pause", Target: OnNode, Summary: "stop every process of a node (SIGSTOP) until the fault is cleared", Field: "host hang"},
 	{Code: "node.cpu_straggler", Target: OnNode, Summary: "cap the CPU of a node's processes (a straggler)", Field: "straggler (slow host, thermal throttling)",
 		Params: []Param{{"share", "percent", "", "share of one CPU the node's processes get"}}},
+	{Code: "node.mem_pressure", Target: OnNode, Summary: "hold memory in a process of the node, leaving less to everything else", Field: "memory pressure (leaks, oversubscribed hosts)",
+		Params: []Param{{"mb", "number", "", "MiB to hold"}}},
 	{Code: "role.crash", Target: OnRole, Summary: "kill a role instance (SIGKILL)", Field: "software stack crash"},
 	{Code: "role.hang", Target: OnRole, Summary: "stop a role instance (SIGSTOP) until the fault is cleared", Field: "software stack hang (stuck collective, deadlock)"},
 }

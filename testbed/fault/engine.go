@@ -45,6 +45,9 @@ type plan struct {
 	drive func(ctx context.Context)
 	// chosen, when set, is the mechanism apply picked by capability.
 	chosen *string
+	// recordUndo, when set, gives the undo steps once apply has run (for
+	// faults whose undo names what apply created, such as a process).
+	recordUndo func() []Step
 }
 
 // Inject checks a fault, journals it with its undo, applies it and reads
@@ -93,6 +96,9 @@ func (e *Engine) Inject(ctx context.Context, code, target string, params map[str
 	}
 	if p.chosen != nil {
 		f.Mechanism = *p.chosen
+	}
+	if p.recordUndo != nil {
+		f.Undo = p.recordUndo()
 	}
 	f.Detail, err = p.verify()
 	f.Verified = err == nil
@@ -236,6 +242,17 @@ func (e *Engine) plan(kind Kind, target string, params map[string]string, table 
 		}
 		share, _ := strconv.ParseFloat(params["share"], 64)
 		return stragglerPlan(e.rec.Name, n.Name, procs, share)
+	case "node.mem_pressure":
+		n, err := e.r.node(target)
+		if err != nil {
+			return nil, err
+		}
+		ns := e.r.nsOf(n.Name)
+		if ns == "" {
+			return nil, fmt.Errorf("node %s is the host itself", n.Name)
+		}
+		mb, _ := strconv.Atoi(params["mb"])
+		return hogPlan(n.Name, ns, mb), nil
 	case "role.crash", "role.hang":
 		procs := roleProcs(e.rec.Name, target)
 		if len(procs) == 0 {
@@ -349,6 +366,26 @@ func stragglerPlan(labName, node string, procs []proc, share float64) (*plan, er
 			return fmt.Sprintf("%d processes of node %s capped at %.0f%% of one CPU", len(procs), node, q), nil
 		},
 	}, nil
+}
+
+// hogPlan takes memory away from everything on the host by holding mb MiB
+// in a process inside the node.
+func hogPlan(node, ns string, mb int) *plan {
+	var hog proc
+	p := &plan{mechanism: "memory hog process", undo: []Step{{Do: "signal-kill"}}}
+	p.apply = func() error {
+		var err error
+		hog, err = startHog(ns, mb)
+		return err
+	}
+	p.verify = func() (string, error) {
+		if st := procState(hog); st == "" || st == "Z" {
+			return "", fmt.Errorf("the memory hog is gone")
+		}
+		return fmt.Sprintf("process %d in node %s holds %d MiB", hog.PID, node, mb), nil
+	}
+	p.recordUndo = func() []Step { return []Step{{Do: "signal-kill", Procs: []proc{hog}}} }
+	return p
 }
 
 // signalPlan stops (pause) or kills (crash) processes.

@@ -330,6 +330,9 @@ func undo(s Step) error {
 	case "signal-cont":
 		signal(s.Procs, syscall.SIGCONT)
 		return nil
+	case "signal-kill":
+		signal(s.Procs, syscall.SIGKILL)
+		return nil
 	case "cgroup-restore":
 		return undoStraggler(*s.Cgroup, s.Dir, s.Members)
 	case "nft-delete":
@@ -360,6 +363,8 @@ func checkUndone(s Step) error {
 		return fmt.Errorf("%s still has a tbf", s.Iface)
 	case "signal-cont":
 		return waitStates(s.Procs, "RSDIZ", 2*time.Second)
+	case "signal-kill":
+		return waitStates(s.Procs, "Z", 2*time.Second)
 	case "cgroup-restore":
 		if _, err := os.Stat(s.Dir); err == nil {
 			return fmt.Errorf("cgroup %s still exists", s.Dir)

@@ -408,3 +408,34 @@ func TestFaultBurstLoss(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.True(t, reaches(t, "h1", h3Addr(t)))
 }
+
+// Memory pressure: the host's available memory drops by what the node
+// holds, and comes back after.
+func TestFaultMemoryPressure(t *testing.T) {
+	needRoot(t)
+	lab := deployFaultLab(t)
+	avail := func() float64 {
+		data, err := os.ReadFile("/proc/meminfo")
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(line, "MemAvailable:") {
+				var kb float64
+				fmt.Sscan(strings.Fields(line)[1], &kb)
+				return kb / 1024
+			}
+		}
+		return 0
+	}
+	before := avail()
+	out, errOut, code := cli(t, "", nil, "fault", "inject", lab, "node.mem_pressure", "h1", "mb=1024")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "verified true")
+	during := avail()
+	_, errOut, code = cli(t, "", nil, "fault", "clear", lab)
+	require.Equal(t, 0, code, errOut)
+	time.Sleep(200 * time.Millisecond)
+	after := avail()
+	t.Logf("MemAvailable: %.0f MiB before, %.0f during mb=1024, %.0f after", before, during, after)
+	require.Greater(t, before-during, 800.0)
+	require.Less(t, before-after, 300.0)
+}
