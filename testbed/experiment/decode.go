@@ -20,8 +20,9 @@ import (
 )
 
 var (
-	topFields      = []string{"name", "claim", "topology", "provider", "duration", "warmup", "repetitions", "seed", "roles", "faults", "sweep", "expect", "compare"}
-	faultFields    = []string{"name", "code", "target", "params", "at", "for"}
+	topFields      = []string{"name", "claim", "topology", "provider", "duration", "warmup", "repetitions", "seed", "roles", "faults", "chaos", "sweep", "expect", "compare"}
+	chaosFields    = []string{"seed", "count", "for", "faults"}
+	faultFields    = []string{"name", "code", "target", "params", "at", "for", "every"}
 	topologyFields = []string{"file", "inline", "generate"}
 	generateFields = []string{"shape", "hosts", "depth", "fanout", "spines", "leaves", "k"}
 	instanceFields = []string{"role", "node", "after", "params"}
@@ -68,7 +69,10 @@ func (p *parser) decode(root *yaml.Node) (*Experiment, []sweepAxis) {
 	}
 	afters := p.roles(root, top, e)
 	if v, ok := top["faults"]; ok {
-		e.Faults = p.faults(v.value, e)
+		e.Faults = p.faults(v.value, "faults", e)
+	}
+	if v, ok := top["chaos"]; ok {
+		e.Chaos = p.chaos(v.value, e)
 	}
 	var axes []sweepAxis
 	if v, ok := top["sweep"]; ok {
@@ -531,17 +535,17 @@ func nodeText(n *yaml.Node) string {
 }
 
 // faults decodes the fault schedule.
-func (p *parser) faults(n *yaml.Node, e *Experiment) []*FaultSpec {
+func (p *parser) faults(n *yaml.Node, where string, e *Experiment) []*FaultSpec {
 	if isNull(n) {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		p.typeProblem(n, "faults", "a list")
+		p.typeProblem(n, where, "a list")
 		return nil
 	}
 	var out []*FaultSpec
 	for i, item := range n.Content {
-		path := fmt.Sprintf("faults[%d]", i)
+		path := fmt.Sprintf("%s[%d]", where, i)
 		item = deref(item)
 		f := p.fields(item, path, faultFields)
 		if f == nil {
@@ -561,6 +565,12 @@ func (p *parser) faults(n *yaml.Node, e *Experiment) []*FaultSpec {
 		}
 		if v, ok := f["for"]; ok {
 			fs.For, _ = p.duration(v.value, path+".for")
+		}
+		if v, ok := f["every"]; ok {
+			fs.Every, _ = p.duration(v.value, path+".every")
+			if fs.Every > 0 && fs.Every <= fs.For {
+				p.add(v.value, "make every longer than for", "%s: every %s must be longer than for %s", path, fs.Every, fs.For)
+			}
 		}
 		if v, ok := f["params"]; ok && !isNull(v.value) {
 			if deref(v.value).Kind != yaml.MappingNode {
@@ -586,4 +596,46 @@ func (p *parser) faults(n *yaml.Node, e *Experiment) []*FaultSpec {
 		out = append(out, fs)
 	}
 	return out
+}
+
+// chaos decodes a seeded random fault schedule.
+func (p *parser) chaos(n *yaml.Node, e *Experiment) *Chaos {
+	if isNull(n) {
+		return nil
+	}
+	f := p.fields(n, "chaos", chaosFields)
+	if f == nil {
+		return nil
+	}
+	c := &Chaos{Count: 1, Pos: p.pos(n)}
+	if v, ok := f["seed"]; ok {
+		c.Seed, _ = p.integer(v.value, "chaos.seed")
+	}
+	if v, ok := f["count"]; ok {
+		if k, ok := p.integer(v.value, "chaos.count"); ok {
+			if k < 1 || k > 1000 {
+				p.add(v.value, "use 1 to 1000", "chaos.count must be between 1 and 1000, got %d", k)
+			}
+			c.Count = int(k)
+		}
+	}
+	if v, ok := f["for"]; ok {
+		c.For, _ = p.duration(v.value, "chaos.for")
+	}
+	if c.For <= 0 {
+		p.add(n, "add for: how long each chaos fault lasts, e.g. 1s", "chaos: missing or empty for")
+	}
+	if e.Duration > 0 && c.For >= e.Duration {
+		p.add(n, "make for shorter than duration", "chaos.for %s must be shorter than duration %s", c.For, e.Duration)
+	}
+	v, ok := f["faults"]
+	if !ok {
+		p.add(n, "list the faults chaos picks from: faults: [{code, target, params}]", "chaos: missing faults")
+		return c
+	}
+	c.Faults = p.faults(v.value, "chaos.faults", e)
+	if len(c.Faults) == 0 {
+		p.add(v.value, "list at least one fault", "chaos.faults is empty")
+	}
+	return c
 }

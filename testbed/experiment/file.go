@@ -7,6 +7,9 @@
 package experiment
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
 	"time"
 
 	"github.com/tbctl/tbctl/testbed/topo"
@@ -31,6 +34,7 @@ type Experiment struct {
 	Seed                  int64
 	Roles                 []*Instance  // in file order
 	Faults                []*FaultSpec // applied during the measured window
+	Chaos                 *Chaos       // a seeded random schedule, when set
 	Sweep                 Sweep
 	Expect                []*Expectation // evaluated on every run
 	Compare               []*Expectation // evaluated once across all runs
@@ -65,14 +69,47 @@ type Instance struct {
 }
 
 // FaultSpec schedules one fault: applied At after the measured window
-// starts, reverted For later (or at the end of the run when For is 0).
+// starts, reverted For later (or at the end of the run when For is 0), and
+// applied again Every so often when Every is set.
 type FaultSpec struct {
-	Name    string // names its windows in metrics: during_NAME_KEY, after_NAME_KEY
-	Code    string
-	Target  string
-	Params  map[string]string
-	At, For time.Duration
-	Pos     topo.Pos
+	Name           string // names its windows in metrics: during_NAME_KEY, after_NAME_KEY
+	Code           string
+	Target         string
+	Params         map[string]string
+	At, For, Every time.Duration
+	Pos            topo.Pos
+}
+
+// Chaos picks Count faults at random from Faults, each lasting For, at
+// random times of the measured window. The draw depends only on the seed
+// (Seed, or the run's seed when 0), so a run can be replayed exactly.
+type Chaos struct {
+	Seed   int64
+	Count  int
+	For    time.Duration
+	Faults []*FaultSpec
+	Pos    topo.Pos
+}
+
+// Schedule draws the chaos faults for a run whose seed is runSeed.
+func (c *Chaos) Schedule(duration time.Duration, runSeed int64) []*FaultSpec {
+	seed := c.Seed
+	if seed == 0 {
+		seed = runSeed
+	}
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x7462637463686173)) // "tbctchas"
+	span := duration - c.For
+	var out []*FaultSpec
+	for i := 0; i < c.Count; i++ {
+		pick := *c.Faults[rng.IntN(len(c.Faults))]
+		pick.At = time.Duration(rng.Int64N(int64(span) + 1))
+		pick.For = c.For
+		pick.Every = 0
+		pick.Name = fmt.Sprintf("chaos%d", i+1)
+		out = append(out, &pick)
+	}
+	sort.SliceStable(out, func(a, b int) bool { return out[a].At < out[b].At })
+	return out
 }
 
 // Sweep lists the parameters varied across runs.

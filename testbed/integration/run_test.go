@@ -292,3 +292,55 @@ func TestFaultsTour(t *testing.T) {
 	requireNoTrace(t, s.Lab)
 	requireManifestMatches(t, dir)
 }
+
+// Repeated and chaos faults: every application is journaled and reverted,
+// and the chaos draw is recorded so the run can be replayed.
+func TestEveryAndChaosSchedules(t *testing.T) {
+	needRoot(t)
+	out := t.TempDir()
+	file := writeFile(t, "chaos.yaml", `name: it-chaos
+claim: repeated and random faults are applied and reverted
+topology:
+  inline:
+    name: it-chaos
+    addressing: {}
+    topology:
+      nodes: {a: {}, b: {cmd: "sleep `+processMarker+`"}}
+      links: [{endpoints: ["a:eth1", "b:eth1"]}]
+duration: 4s
+roles:
+  sink: {role: traffic, node: b, params: {mode: server}}
+faults:
+  - {code: net.link_down, target: "a:eth1", at: 0s, for: 300ms, every: 1s}
+chaos:
+  seed: 11
+  count: 3
+  for: 200ms
+  faults:
+    - {code: net.rate, target: "a:eth1", params: {mbps: 10}}
+    - {code: node.pause, target: b}
+`)
+	stdout, stderr, code := cli(t, "", nil, "run", file, "--out", out, "--quiet")
+	require.Equal(t, 0, code, "%s\n%s", stdout, stderr)
+	var s struct {
+		Lab      string
+		Schedule []struct{ Name, Code string }
+		Faults   []struct {
+			Code, State string
+			Verified    bool
+		}
+	}
+	readJSON(t, filepath.Join(runDir(t, out, "it-chaos"), "summary.json"), &s)
+	require.Len(t, s.Schedule, 4, "one repeated fault and three chaos draws")
+	downs := 0
+	for _, f := range s.Faults {
+		require.Equal(t, "reverted", f.State, f.Code)
+		require.True(t, f.Verified, f.Code)
+		if f.Code == "net.link_down" {
+			downs++
+		}
+	}
+	require.GreaterOrEqual(t, downs, 3, "link_down every second over 4 s")
+	require.Len(t, s.Faults, downs+3)
+	requireNoTrace(t, s.Lab)
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tbctl/tbctl/roles"
 	"github.com/tbctl/tbctl/testbed"
+	"github.com/tbctl/tbctl/testbed/experiment"
 	"github.com/tbctl/tbctl/testbed/fault"
 	"github.com/tbctl/tbctl/testbed/instance"
 	"github.com/tbctl/tbctl/testbed/provider"
@@ -19,20 +20,21 @@ import (
 
 // Point is the outcome of one run: a sweep point and a repetition.
 type Point struct {
-	Label     string             `json:"label"`
-	Point     int                `json:"point"` // 0-based sweep point
-	Rep       int                `json:"rep"`   // 1-based
-	Values    map[string]any     `json:"values,omitempty"`
-	Seed      int64              `json:"seed"`
-	Dir       string             `json:"dir"`
-	Lab       string             `json:"lab"`
-	Status    string             `json:"status"`
-	Error     string             `json:"error,omitempty"`
-	Instances []*instance.Result `json:"instances"`
-	Checks    []Check            `json:"expectations"`
-	Faults    []*fault.Fault     `json:"faults,omitempty"` // ground truth: every fault and how it ended
-	Start     time.Time          `json:"start"`
-	End       time.Time          `json:"end"`
+	Label     string                  `json:"label"`
+	Point     int                     `json:"point"` // 0-based sweep point
+	Rep       int                     `json:"rep"`   // 1-based
+	Values    map[string]any          `json:"values,omitempty"`
+	Seed      int64                   `json:"seed"`
+	Dir       string                  `json:"dir"`
+	Lab       string                  `json:"lab"`
+	Status    string                  `json:"status"`
+	Error     string                  `json:"error,omitempty"`
+	Instances []*instance.Result      `json:"instances"`
+	Checks    []Check                 `json:"expectations"`
+	Schedule  []*experiment.FaultSpec `json:"schedule,omitempty"` // the faults asked for, chaos draws included
+	Faults    []*fault.Fault          `json:"faults,omitempty"`   // ground truth: every fault and how it ended
+	Start     time.Time               `json:"start"`
+	End       time.Time               `json:"end"`
 }
 
 // runPoint carries out one run and never leaves its lab behind unless keep
@@ -128,7 +130,14 @@ func (pt *Point) fail(err error) {
 // function reverts whatever is still active, waits for the schedule to end
 // and records the faults in the run's summary.
 func scheduleFaults(ctx context.Context, pl *Plan, tl *timeline, pt *Point) func() {
-	if len(pl.Exp.Faults) == 0 {
+	specs := append([]*experiment.FaultSpec(nil), pl.Exp.Faults...)
+	if c := pl.Exp.Chaos; c != nil {
+		drawn := c.Schedule(pl.Exp.Duration, pl.Seed)
+		tl.Emit("chaos-schedule", map[string]any{"seed": chaosSeed(c, pl.Seed), "faults": drawn})
+		specs = append(specs, drawn...)
+	}
+	pt.Schedule = specs
+	if len(specs) == 0 {
 		return func() {}
 	}
 	engine, err := testbed.Faults(pl.Lab)
@@ -140,31 +149,37 @@ func scheduleFaults(ctx context.Context, pl *Plan, tl *timeline, pt *Point) func
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var failures []error
-	for _, fs := range pl.Exp.Faults {
+	start := time.Now()
+	for _, fs := range specs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if !sleep(sctx, fs.At) {
-				return
-			}
-			tl.Emit("fault-requested", map[string]any{"code": fs.Code, "target": fs.Target, "params": fs.Params})
-			f, err := engine.Inject(sctx, fs.Code, fs.Target, fs.Params, true)
-			if err != nil {
-				tl.Emit("fault-failed", map[string]any{"code": fs.Code, "target": fs.Target, "error": err.Error()})
-				mu.Lock()
-				failures = append(failures, fmt.Errorf("%s: fault %s on %s: %w", fs.Pos, fs.Code, fs.Target, err))
-				mu.Unlock()
-				return
-			}
-			fields := faultFields(f)
-			fields["name"] = fs.Name
-			tl.Emit("fault-applied", fields)
-			if fs.For == 0 || !sleep(sctx, fs.For) {
-				return
-			}
-			cleared, _ := engine.Clear(f.ID)
-			for _, c := range cleared {
-				tl.Emit("fault-reverted", faultFields(c))
+			for at := fs.At; ; at += fs.Every {
+				if !sleep(sctx, at-time.Since(start)) {
+					return
+				}
+				tl.Emit("fault-requested", map[string]any{"name": fs.Name, "code": fs.Code, "target": fs.Target, "params": fs.Params})
+				f, err := engine.Inject(sctx, fs.Code, fs.Target, fs.Params, true)
+				if err != nil {
+					tl.Emit("fault-failed", map[string]any{"code": fs.Code, "target": fs.Target, "error": err.Error()})
+					mu.Lock()
+					failures = append(failures, fmt.Errorf("%s: fault %s on %s: %w", fs.Pos, fs.Code, fs.Target, err))
+					mu.Unlock()
+					return
+				}
+				fields := faultFields(f)
+				fields["name"] = fs.Name
+				tl.Emit("fault-applied", fields)
+				if fs.For == 0 || !sleep(sctx, fs.For) {
+					return
+				}
+				cleared, _ := engine.Clear(f.ID)
+				for _, c := range cleared {
+					tl.Emit("fault-reverted", faultFields(c))
+				}
+				if fs.Every == 0 {
+					return
+				}
 			}
 		}()
 	}
@@ -183,6 +198,13 @@ func scheduleFaults(ctx context.Context, pl *Plan, tl *timeline, pt *Point) func
 		}
 		pt.Faults, _ = engine.List()
 	}
+}
+
+func chaosSeed(c *experiment.Chaos, runSeed int64) int64 {
+	if c.Seed != 0 {
+		return c.Seed
+	}
+	return runSeed
 }
 
 // faultFields is a fault as a timeline event: taxonomy code, target,
