@@ -124,6 +124,9 @@ func Deploy(ctx context.Context, o DeployOptions) (rec *lab.Record, err error) {
 		return nil, errkind.User("%v", err)
 	}
 	err = p.Deploy(ctx, l, rec, t, o.Progress)
+	if err == nil {
+		err = impairLinks(ctx, l, rec, t, o.Progress)
+	}
 	if err == nil && supervisor.Needed(t) {
 		o.Progress.Start("start roles", 1)
 		if err = supervisor.Launch(ctx, l); err == nil {
@@ -144,6 +147,52 @@ func Deploy(ctx context.Context, o DeployOptions) (rec *lab.Record, err error) {
 	}
 	rec.State = lab.StateRunning
 	return rec, l.Save(rec)
+}
+
+// impairLinks applies the links' static impairments through the fault
+// engine, so they are journaled, verified, served by the same mechanisms as
+// faults (and listed by tbctl fault list), and reverted by destroy.
+func impairLinks(ctx context.Context, l *lab.Lab, rec *lab.Record, t *topo.Topology, prog provider.Progress) error {
+	type inj struct {
+		code, target string
+		params       map[string]string
+	}
+	var todo []inj
+	for _, link := range t.Links {
+		imp := link.Impair
+		if imp == nil {
+			continue
+		}
+		if imp.Delay > 0 {
+			params := map[string]string{"delay": imp.Delay.String()}
+			if imp.Jitter > 0 {
+				params["jitter"] = imp.Jitter.String()
+			}
+			todo = append(todo, inj{"net.delay", link.A.String(), params})
+		}
+		for _, end := range []string{link.A.String(), link.B.String()} {
+			if imp.LossPct > 0 {
+				todo = append(todo, inj{"net.loss", end, map[string]string{"percent": fmt.Sprint(imp.LossPct)}})
+			}
+			if imp.RateMbps > 0 {
+				todo = append(todo, inj{"net.rate", end, map[string]string{"mbps": fmt.Sprint(imp.RateMbps)}})
+			}
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	prog.Start("impair links", len(todo))
+	e := fault.Open(l, rec)
+	for _, in := range todo {
+		if _, err := e.Inject(ctx, in.code, in.target, in.params, false); err != nil {
+			prog.End(err)
+			return fmt.Errorf("impair link at %s: %w", in.target, err)
+		}
+		prog.Add(1)
+	}
+	prog.End(nil)
+	return nil
 }
 
 // Destroy removes a lab. A lab that does not exist is not an error: destroy

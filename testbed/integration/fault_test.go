@@ -439,3 +439,33 @@ func TestFaultMemoryPressure(t *testing.T) {
 	require.Greater(t, before-during, 800.0)
 	require.Less(t, before-after, 300.0)
 }
+
+// Impairments written on a link hold from deploy, are served by the fault
+// engine, and leave nothing after destroy.
+func TestStaticLinkImpairments(t *testing.T) {
+	needRoot(t)
+	file := writeFile(t, "imp.yaml", `name: it-imp
+mgmt: {disabled: true}
+topology:
+  nodes:
+    a: {interfaces: {eth1: {ipv4: [198.18.9.1/30]}}}
+    b: {interfaces: {eth1: {ipv4: [198.18.9.2/30]}}}
+  links:
+    - endpoints: ["a:eth1", "b:eth1"]
+      impair: {delay: 10ms, rate: 50}
+`)
+	_, errOut, code := cli(t, "", nil, "deploy", file, "--quiet")
+	require.Equal(t, 0, code, errOut)
+	out, _, code := cli(t, "", nil, "exec", "it-imp", "a", "--", "ping", "-c", "10", "-i", "0.05", "-q", "198.18.9.2")
+	require.Equal(t, 0, code, out)
+	var min, avg float64
+	i := strings.Index(out, "= ")
+	require.Positive(t, i, out)
+	fmt.Sscanf(out[i+2:], "%f/%f", &min, &avg)
+	require.InDelta(t, 20, min, 1.5, "10 ms each way: %s", out)
+	list, _, _ := cli(t, "", nil, "fault", "list", "it-imp")
+	require.Equal(t, 3, strings.Count(list, "applied"), list)
+	_, errOut, code = cli(t, "", nil, "destroy", "it-imp")
+	require.Equal(t, 0, code, errOut)
+	requireNoTrace(t, "it-imp")
+}

@@ -209,6 +209,13 @@ func requireNoTrace(t *testing.T, labName string) {
 	for _, pid := range markedProcesses() {
 		require.Fail(t, "process left behind", "pid %d runs %q", pid, processMarker)
 	}
+	entries, _ = os.ReadDir("/proc")
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), "fault\x00relay\x00") && strings.Contains(string(cmdline), filepath.Join(lab.RunDir, labName)+"/") {
+			require.Fail(t, "link emulator relay left behind", "pid %s", e.Name())
+		}
+	}
 }
 
 // waitFor polls cond until it holds or the timeout passes.

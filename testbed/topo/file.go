@@ -181,6 +181,16 @@ type LinkDef struct {
 	MTU           int               `yaml:"mtu,omitempty" json:"mtu,omitempty"`
 	Vars          map[string]any    `yaml:"vars,omitempty" json:"vars,omitempty"`
 	Labels        map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
+	// Impair sets impairments that hold for the lab's life (tbctl addition).
+	Impair *ImpairDef `yaml:"impair,omitempty" json:"impair,omitempty"`
+}
+
+// ImpairDef is a link's static impairment, each way (tbctl addition).
+type ImpairDef struct {
+	Delay  string  `yaml:"delay,omitempty" json:"delay,omitempty"`   // "10ms"
+	Jitter string  `yaml:"jitter,omitempty" json:"jitter,omitempty"` // "1ms"
+	Loss   float64 `yaml:"loss,omitempty" json:"loss,omitempty"`     // percent
+	Rate   float64 `yaml:"rate,omitempty" json:"rate,omitempty"`     // Mbit/s
 }
 
 // EndpointDef is a link endpoint: a "node:iface" string in the short form or

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 )
 
 // Pos is a position in a topology file (1-based line and column).
@@ -148,10 +149,19 @@ type Interface struct {
 // the far side: the root-namespace interface (host, mgmt-net) or nothing
 // (dummy, where B is the zero Endpoint).
 type Link struct {
-	Type string
-	A, B Endpoint
-	MTU  int
-	Pos  Pos
+	Type   string
+	A, B   Endpoint
+	MTU    int
+	Impair *Impairment // static impairments, each way; nil for none
+	Pos    Pos
+}
+
+// Impairment is what a link's `impair:` asks for, each way. The fault
+// engine applies it at deploy, with the mechanisms it uses for faults.
+type Impairment struct {
+	Delay, Jitter time.Duration
+	LossPct       float64
+	RateMbps      float64
 }
 
 // Endpoint names an interface of a node.

@@ -285,6 +285,11 @@ func (p *parser) decode(n *yaml.Node, ptr string, v reflect.Value) {
 				v.SetInt(i)
 			}
 		}
+	case reflect.Float64:
+		if p.expectScalar(n, ptr, "a number", "!!int", "!!float") {
+			f, _ := strconv.ParseFloat(n.Value, 64)
+			v.SetFloat(f)
+		}
 	case reflect.Bool:
 		if p.expectScalar(n, ptr, "true or false", "!!bool") {
 			v.SetBool(strings.EqualFold(n.Value, "true"))

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"gopkg.in/yaml.v3"
@@ -612,6 +613,9 @@ func (lr *linkResolver) normalise(ld *LinkDef, ptr string) (*Link, []end) {
 			lr.report(lr.src.pos(joinPtr(ptr, "mtu")), err)
 		}
 	}
+	if ld.Impair != nil {
+		l.Impair = lr.impairment(ld, joinPtr(ptr, "impair"))
+	}
 	switch ld.Type {
 	case "":
 		return lr.shortLink(l, ld, ptr)
@@ -632,6 +636,38 @@ func (lr *linkResolver) normalise(ld *LinkDef, ptr string) (*Link, []end) {
 		lr.probs.add(lr.src.pos(joinPtr(ptr, "type")), hint, "unknown link type %q", ld.Type)
 	}
 	return nil, nil
+}
+
+// impairment checks a link's impair block; only veth links between two
+// nodes can carry one.
+func (lr *linkResolver) impairment(ld *LinkDef, ptr string) *Impairment {
+	d := ld.Impair
+	imp := &Impairment{LossPct: d.Loss, RateMbps: d.Rate}
+	if ld.Type != "" && ld.Type != LinkVeth {
+		lr.probs.add(lr.src.keyPos(ptr), "impair veth links between two nodes", "impair on a %s link is not supported", ld.Type)
+	}
+	for key, val := range map[string]*time.Duration{"delay": &imp.Delay, "jitter": &imp.Jitter} {
+		s := map[string]string{"delay": d.Delay, "jitter": d.Jitter}[key]
+		if s == "" {
+			continue
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil || v < 0 {
+			lr.probs.add(lr.src.pos(joinPtr(ptr, key)), "write a duration such as 10ms", "impair.%s %q is not a duration", key, s)
+			continue
+		}
+		*val = v
+	}
+	if imp.Jitter > 0 && imp.Delay == 0 {
+		lr.probs.add(lr.src.keyPos(joinPtr(ptr, "jitter")), "add a delay for the jitter to vary", "impair.jitter needs impair.delay")
+	}
+	if d.Loss < 0 || d.Loss > 100 {
+		lr.probs.add(lr.src.pos(joinPtr(ptr, "loss")), "give a percentage above 0 and at most 100", "impair.loss %g is not a percentage", d.Loss)
+	}
+	if d.Rate < 0 {
+		lr.probs.add(lr.src.pos(joinPtr(ptr, "rate")), "give a rate in Mbit/s above 0", "impair.rate %g is negative", d.Rate)
+	}
+	return imp
 }
 
 func (lr *linkResolver) shortLink(l *Link, ld *LinkDef, ptr string) (*Link, []end) {
