@@ -272,21 +272,21 @@ func Open(name string) (*lab.Lab, *lab.Record, provider.Provider, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// Any tbctl that touches a lab reverts the faults a dead tbctl held.
+	if _, err := fault.Open(l, rec).Heal(); err != nil {
+		return nil, nil, nil, fmt.Errorf("heal faults left by a tbctl that died: %w", err)
+	}
 	return l, rec, p, nil
 }
 
-// Faults returns the fault engine of a deployed lab, after reverting the
-// faults whose tbctl died.
+// Faults returns the fault engine of a deployed lab (Open has reverted the
+// faults whose tbctl died).
 func Faults(name string) (*fault.Engine, error) {
-	l, rec, _, err := Open(name)
+	l, rec, _, err := Open(name) // heals
 	if err != nil {
 		return nil, err
 	}
-	e := fault.Open(l, rec)
-	if _, err := e.Heal(); err != nil {
-		return nil, fmt.Errorf("heal faults left by a tbctl that died: %w", err)
-	}
-	return e, nil
+	return fault.Open(l, rec), nil
 }
 
 // Inspect reports a deployed lab's live state.

@@ -469,3 +469,116 @@ topology:
 	require.Equal(t, 0, code, errOut)
 	requireNoTrace(t, "it-imp")
 }
+
+// The remaining fault types, each with a probe of its effect and of the
+// revert.
+func TestFaultSwitchDownCrashCorruptAndNIC(t *testing.T) {
+	needRoot(t)
+	lab := deployFaultLab(t)
+	addr := dataAddrs(t, lab)
+
+	// switch.down cuts everything behind the bridge.
+	_, errOut, code := cli(t, "", nil, "fault", "inject", lab, "switch.down", "s1")
+	require.Equal(t, 0, code, errOut)
+	require.False(t, reaches(t, "h1", addr["h2"][0]))
+	_, _, code = cli(t, "", nil, "fault", "clear", lab)
+	require.Equal(t, 0, code)
+	require.True(t, waitFor(t, 5*time.Second, func() bool { return reaches(t, "h1", addr["h2"][0]) }))
+
+	// host.nic_down takes one interface of a multi-NIC router down.
+	_, errOut, code = cli(t, "", nil, "fault", "inject", lab, "host.nic_down", "r1:eth2")
+	require.Equal(t, 0, code, errOut)
+	require.False(t, reaches(t, "h1", addr["h3"][0]))
+	require.True(t, reaches(t, "h1", dataAddrs(t, lab)["r1"][0]), "the router's other NIC still answers")
+	_, _, code = cli(t, "", nil, "fault", "clear", lab)
+	require.Equal(t, 0, code)
+	require.True(t, waitFor(t, 5*time.Second, func() bool { return reaches(t, "h1", addr["h3"][0]) }))
+
+	// net.corrupt at 100%: every damaged packet fails its checksum.
+	_, errOut, code = cli(t, "", nil, "fault", "inject", lab, "net.corrupt", "r1:eth2", "percent=100")
+	require.Equal(t, 0, code, errOut)
+	require.False(t, reaches(t, "h1", addr["h3"][0]))
+	_, _, code = cli(t, "", nil, "fault", "clear", lab)
+	require.Equal(t, 0, code)
+	require.True(t, reaches(t, "h1", addr["h3"][0]))
+
+	// node.crash kills the node's processes; it has nothing to revert.
+	require.True(t, waitFor(t, 5*time.Second, func() bool { return len(markedProcesses()) == 1 }))
+	out, errOut, code := cli(t, "", nil, "fault", "inject", lab, "node.crash", "h2")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "verified true")
+	require.True(t, waitFor(t, 2*time.Second, func() bool { return len(markedProcesses()) == 0 }), "h2's process is gone")
+}
+
+// role.hang stops a supervised role instance and clearing resumes it;
+// role.crash kills it.
+func TestFaultRoleHangAndCrash(t *testing.T) {
+	needRoot(t)
+	file := writeFile(t, "sup.yaml", supervisedLab)
+	_, errOut, code := cli(t, "", nil, "deploy", file, "--quiet")
+	require.Equal(t, 0, code, errOut)
+	t.Cleanup(func() {
+		cli(t, "", nil, "destroy", "it-sup")
+		requireNoTrace(t, "it-sup")
+	})
+	pid := roleProcess("sink")
+	require.NotZero(t, pid)
+	_, errOut, code = cli(t, "", nil, "fault", "inject", "it-sup", "role.hang", "sink")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "T", stateOf(pid))
+	_, _, code = cli(t, "", nil, "fault", "clear", "it-sup")
+	require.Equal(t, 0, code)
+	require.NotEqual(t, "T", stateOf(pid))
+	_, errOut, code = cli(t, "", nil, "fault", "inject", "it-sup", "role.crash", "sink")
+	require.Equal(t, 0, code, errOut)
+	require.True(t, waitFor(t, 2*time.Second, func() bool { return roleProcess("sink") == 0 }))
+}
+
+// Jitter spreads the delay; reorder lets a share of packets pass while the
+// rest wait.
+func TestFaultJitterAndReorder(t *testing.T) {
+	needRoot(t)
+	lab := deployFaultLab(t)
+	dst := h3Addr(t)
+	rtts := func() []float64 {
+		out, _, _ := cli(t, "", nil, "exec", lab, "h1", "--", "ping", "-c", "40", "-i", "0.02", dst)
+		var vs []float64
+		for _, line := range strings.Split(out, "\n") {
+			if i := strings.Index(line, "time="); i >= 0 {
+				var ms float64
+				fmt.Sscanf(line[i+5:], "%f", &ms)
+				vs = append(vs, ms)
+			}
+		}
+		sort.Float64s(vs)
+		return vs
+	}
+	_, errOut, code := cli(t, "", nil, "fault", "inject", lab, "net.delay", "r1:eth2", "delay=20ms", "jitter=5ms")
+	require.Equal(t, 0, code, errOut)
+	vs := rtts()
+	require.NotEmpty(t, vs)
+	spread := vs[len(vs)*9/10] - vs[len(vs)/10]
+	t.Logf("delay 20ms jitter 5ms each way: RTT p10 %.1f, p50 %.1f, p90 %.1f ms", vs[len(vs)/10], vs[len(vs)/2], vs[len(vs)*9/10])
+	require.InDelta(t, 40, vs[len(vs)/2], 4)
+	require.Greater(t, spread, 5.0, "the delay varies")
+	_, _, code = cli(t, "", nil, "fault", "clear", lab)
+	require.Equal(t, 0, code)
+
+	_, errOut, code = cli(t, "", nil, "fault", "inject", lab, "net.reorder", "r1:eth2", "percent=50", "delay=30ms")
+	require.Equal(t, 0, code, errOut)
+	vs = rtts()
+	fast, slow := 0, 0
+	for _, v := range vs {
+		if v < 10 {
+			fast++
+		}
+		if v > 25 {
+			slow++
+		}
+	}
+	t.Logf("reorder 50%% delay 30ms: %d of %d round trips fast, %d slow", fast, len(vs), slow)
+	require.Positive(t, fast, "some packets skip the delay")
+	require.Positive(t, slow, "the others wait")
+	_, _, code = cli(t, "", nil, "fault", "clear", lab)
+	require.Equal(t, 0, code)
+}
