@@ -344,3 +344,49 @@ chaos:
 	require.Len(t, s.Faults, downs+3)
 	requireNoTrace(t, s.Lab)
 }
+
+// A runner killed with SIGKILL while it holds several faults: the next
+// tbctl that opens the lab reverts every one, and destroy leaves nothing.
+func TestKilledRunnerFaultsAreHealed(t *testing.T) {
+	needRoot(t)
+	out := t.TempDir()
+	file := writeFile(t, "heal.yaml", `name: it-heal
+claim: faults of a killed runner are healed
+topology:
+  inline:
+    name: it-heal
+    addressing: {}
+    topology:
+      nodes: {a: {}, b: {}, c: {}}
+      links: [{endpoints: ["a:eth1", "b:eth1"]}, {endpoints: ["b:eth2", "c:eth1"]}]
+duration: 60s
+roles:
+  sink: {role: traffic, node: b, params: {mode: server}}
+faults:
+  - {code: net.rate, target: "a:eth1", params: {mbps: 10}, at: 0s}
+  - {code: net.delay, target: "b:eth2", params: {delay: 5ms}, at: 0s}
+  - {code: net.partition, target: "a|b", at: 0s}
+`)
+	cmd := exec.Command(tbctlBin(t), "run", file, "--out", out, "--quiet")
+	require.NoError(t, cmd.Start())
+	journal := ""
+	require.True(t, waitFor(t, 20*time.Second, func() bool {
+		matches, _ := filepath.Glob("/run/tbctl/it-heal-*/faults.jsonl")
+		if len(matches) == 0 {
+			return false
+		}
+		journal = matches[0]
+		data, _ := os.ReadFile(journal)
+		return strings.Count(string(data), `"state":"applied"`) == 3
+	}))
+	require.NoError(t, cmd.Process.Kill())
+	cmd.Wait()
+	labName := filepath.Base(filepath.Dir(journal))
+
+	list, errOut, code := cli(t, "", nil, "fault", "list", labName)
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, 3, strings.Count(list, "reverted  true"), list)
+	_, errOut, code = cli(t, "", nil, "destroy", labName)
+	require.Equal(t, 0, code, errOut)
+	requireNoTrace(t, labName)
+}
