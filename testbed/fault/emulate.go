@@ -109,15 +109,11 @@ func describeImpairment(imp linkem.Impairment) string {
 
 // addNetem puts a netem qdisc with the impairment at an interface's root.
 func addNetem(e end, imp linkem.Impairment) error {
-	h, done, err := handleIn(e.NS)
+	h, l, done, err := linkIn(e)
 	if err != nil {
 		return err
 	}
 	defer done()
-	l, err := h.LinkByName(e.Iface)
-	if err != nil {
-		return fmt.Errorf("%s: %w", e, err)
-	}
 	attrs := netlink.QdiscAttrs{LinkIndex: l.Attrs().Index, Handle: netlink.MakeHandle(0x7b, 0), Parent: netlink.HANDLE_ROOT}
 	netem := netlink.NewNetem(attrs, netlink.NetemQdiscAttrs{
 		Latency:     uint32(imp.Delay.Microseconds()),

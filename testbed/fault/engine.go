@@ -418,6 +418,22 @@ func signalPlan(pause bool, procs []proc, what string) *plan {
 // Clear reverts one fault (id) or every active one (id ""), and reads the
 // kernel back.
 func (e *Engine) Clear(id string) ([]*Fault, error) {
+	found := false
+	cleared, err := e.revertWhere(func(f *Fault) bool {
+		if id != "" && f.ID != id {
+			return false
+		}
+		found = true
+		return f.Active()
+	})
+	if err == nil && id != "" && !found {
+		return nil, errkind.User("lab %s has no fault %s (tbctl fault list %s)", e.rec.Name, id, e.rec.Name)
+	}
+	return cleared, err
+}
+
+// revertWhere reverts, under the journal's lock, the faults pick chooses.
+func (e *Engine) revertWhere(pick func(*Fault) bool) ([]*Fault, error) {
 	unlock, err := e.j.lock()
 	if err != nil {
 		return nil, err
@@ -427,24 +443,15 @@ func (e *Engine) Clear(id string) ([]*Fault, error) {
 	if err != nil {
 		return nil, err
 	}
-	var cleared []*Fault
+	var done []*Fault
 	var errs []error
-	found := false
 	for _, f := range cur {
-		if id != "" && f.ID != id {
-			continue
+		if pick(f) {
+			errs = append(errs, e.revert(f))
+			done = append(done, f)
 		}
-		found = true
-		if !f.Active() {
-			continue
-		}
-		errs = append(errs, e.revert(f))
-		cleared = append(cleared, f)
 	}
-	if id != "" && !found {
-		return nil, errkind.User("lab %s has no fault %s (tbctl fault list %s)", e.rec.Name, id, e.rec.Name)
-	}
-	return cleared, errors.Join(errs...)
+	return done, errors.Join(errs...)
 }
 
 // revert undoes a fault, verifies it and journals the result.
@@ -485,27 +492,9 @@ func revertSteps(steps []Step) error {
 // List returns every fault of the lab with its last state.
 func (e *Engine) List() ([]*Fault, error) { return e.j.current() }
 
-// Heal reverts every active fault whose owner process is gone, and every
-// fault left half-applied by a process that died.
+// Heal reverts every active fault whose owner process is gone.
 func (e *Engine) Heal() ([]*Fault, error) {
-	unlock, err := e.j.lock()
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	cur, err := e.j.current()
-	if err != nil {
-		return nil, err
-	}
-	var healed []*Fault
-	var errs []error
-	for _, f := range cur {
-		if f.Active() && f.Owner != nil && !f.Owner.Alive() {
-			errs = append(errs, e.revert(f))
-			healed = append(healed, f)
-		}
-	}
-	return healed, errors.Join(errs...)
+	return e.revertWhere(func(f *Fault) bool { return f.Active() && f.Owner != nil && !f.Owner.Alive() })
 }
 
 // CheckSpec checks a fault's code and parameters against the catalogue,

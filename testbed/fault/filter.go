@@ -56,15 +56,11 @@ func isNoNetem(err error) bool {
 
 // addNetemLoss puts a netem qdisc with random loss at an interface's root.
 func addNetemLoss(e end, pct float64) error {
-	h, done, err := handleIn(e.NS)
+	h, l, done, err := linkIn(e)
 	if err != nil {
 		return err
 	}
 	defer done()
-	l, err := h.LinkByName(e.Iface)
-	if err != nil {
-		return fmt.Errorf("%s: %w", e, err)
-	}
 	if q, err := rootQdisc(h, l); err == nil && q != nil && q.Type() != "noqueue" {
 		return fmt.Errorf("%s already has a %s qdisc at its root; tbctl does not replace it", e, q.Type())
 	}

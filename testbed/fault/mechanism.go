@@ -151,17 +151,28 @@ func handleIn(ns string) (*netlink.Handle, func(), error) {
 	return h, func() { h.Close(); fd.Close() }, nil
 }
 
+// linkIn opens a netlink socket in an end's namespace and finds its
+// interface; call done when finished.
+func linkIn(e end) (h *netlink.Handle, l netlink.Link, done func(), err error) {
+	h, done, err = handleIn(e.NS)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	l, err = h.LinkByName(e.Iface)
+	if err != nil {
+		done()
+		return nil, nil, nil, fmt.Errorf("%s: %w", e, err)
+	}
+	return h, l, done, nil
+}
+
 // setLink sets an interface administratively up or down.
 func setLink(e end, up bool) error {
-	h, done, err := handleIn(e.NS)
+	h, l, done, err := linkIn(e)
 	if err != nil {
 		return err
 	}
 	defer done()
-	l, err := h.LinkByName(e.Iface)
-	if err != nil {
-		return fmt.Errorf("%s: %w", e, err)
-	}
 	if up {
 		return h.LinkSetUp(l)
 	}
@@ -170,30 +181,22 @@ func setLink(e end, up bool) error {
 
 // linkIsUp reads an interface's administrative state back.
 func linkIsUp(e end) (bool, error) {
-	h, done, err := handleIn(e.NS)
+	_, l, done, err := linkIn(e)
 	if err != nil {
 		return false, err
 	}
 	defer done()
-	l, err := h.LinkByName(e.Iface)
-	if err != nil {
-		return false, fmt.Errorf("%s: %w", e, err)
-	}
 	return l.Attrs().Flags&1 != 0, nil // net.FlagUp
 }
 
 // addTBF puts a token bucket on an interface's egress. It refuses to
 // replace a root qdisc someone else set (such as a topology's own tbf).
 func addTBF(e end, mbps float64, queue time.Duration) error {
-	h, done, err := handleIn(e.NS)
+	h, l, done, err := linkIn(e)
 	if err != nil {
 		return err
 	}
 	defer done()
-	l, err := h.LinkByName(e.Iface)
-	if err != nil {
-		return fmt.Errorf("%s: %w", e, err)
-	}
 	if q, err := rootQdisc(h, l); err == nil && q != nil && q.Type() != "noqueue" && q.Type() != "pfifo_fast" && q.Type() != "fq_codel" {
 		return fmt.Errorf("%s already has a %s qdisc at its root (set by the topology?); tbctl does not replace it", e, q.Type())
 	}
