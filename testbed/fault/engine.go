@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tbctl/tbctl/internal/clock"
 	"github.com/tbctl/tbctl/internal/suggest"
 	"github.com/tbctl/tbctl/testbed/errkind"
 	"github.com/tbctl/tbctl/testbed/lab"
@@ -271,30 +272,19 @@ func flapper(ends []end, ups []Step, period time.Duration, duty float64) func(co
 	down := time.Duration(float64(period) * duty / 100)
 	return func(ctx context.Context) {
 		for {
-			if !sleepCtx(ctx, down) {
+			if !clock.Sleep(ctx, down) {
 				return
 			}
 			for _, s := range ups {
 				undo(s)
 			}
-			if !sleepCtx(ctx, period-down) {
+			if !clock.Sleep(ctx, period-down) {
 				return
 			}
 			for _, e := range ends {
 				setLink(e, false)
 			}
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

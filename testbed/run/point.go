@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tbctl/tbctl/internal/clock"
 	"github.com/tbctl/tbctl/roles"
 	"github.com/tbctl/tbctl/testbed"
 	"github.com/tbctl/tbctl/testbed/experiment"
@@ -99,14 +100,14 @@ func runPoint(ctx context.Context, pl *Plan, i, n int, keep bool, prog Progress)
 	}
 	if pl.Exp.Warmup > 0 {
 		phase("warm-up", pl.Exp.Warmup)
-		if !sleep(ctx, pl.Exp.Warmup) {
+		if !clock.Sleep(ctx, pl.Exp.Warmup) {
 			return pt
 		}
 	}
 	phase("measure", pl.Exp.Duration)
 	tl.Emit("measure-start", nil)
 	stopFaults := scheduleFaults(ctx, pl, tl, pt)
-	completed := sleep(ctx, pl.Exp.Duration)
+	completed := clock.Sleep(ctx, pl.Exp.Duration)
 	stopFaults()
 	if !completed {
 		return pt
@@ -155,7 +156,7 @@ func scheduleFaults(ctx context.Context, pl *Plan, tl *timeline, pt *Point) func
 		go func() {
 			defer wg.Done()
 			for at := fs.At; ; at += fs.Every {
-				if !sleep(sctx, at-time.Since(start)) {
+				if !clock.Sleep(sctx, at-time.Since(start)) {
 					return
 				}
 				tl.Emit("fault-requested", map[string]any{"name": fs.Name, "code": fs.Code, "target": fs.Target, "params": fs.Params})
@@ -170,7 +171,7 @@ func scheduleFaults(ctx context.Context, pl *Plan, tl *timeline, pt *Point) func
 				fields := faultFields(f)
 				fields["name"] = fs.Name
 				tl.Emit("fault-applied", fields)
-				if fs.For == 0 || !sleep(sctx, fs.For) {
+				if fs.For == 0 || !clock.Sleep(sctx, fs.For) {
 					return
 				}
 				cleared, _ := engine.Clear(f.ID)
@@ -280,18 +281,6 @@ func mgmtAddrs(ctx context.Context, labName string) map[string]string {
 		m[n.Name] = n.MgmtIPv4
 	}
 	return m
-}
-
-// sleep waits d or until ctx ends; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // waitAll waits up to d for every process to exit by itself.
