@@ -22,6 +22,8 @@ const (
 	DefaultSeed        = 1
 	MaxRepetitions     = 1000
 	MaxName            = topo.MaxLabName
+
+	DefaultCollectInterval = 100 * time.Millisecond
 )
 
 // Experiment is a resolved, validated experiment file.
@@ -32,9 +34,10 @@ type Experiment struct {
 	Duration, Warmup      time.Duration
 	Repetitions           int
 	Seed                  int64
-	Roles                 []*Instance  // in file order
-	Faults                []*FaultSpec // applied during the measured window
-	Chaos                 *Chaos       // a seeded random schedule, when set
+	Roles                 []*Instance   // in file order
+	Faults                []*FaultSpec  // applied during the measured window
+	Chaos                 *Chaos        // a seeded random schedule, when set
+	CollectInterval       time.Duration // how often collectors sample; 0: off
 	Sweep                 Sweep
 	Expect                []*Expectation // evaluated on every run
 	Compare               []*Expectation // evaluated once across all runs

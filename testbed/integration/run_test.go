@@ -70,7 +70,7 @@ func TestQuickstart(t *testing.T) {
 		for _, f := range []string{"manifest.json", "index.json"} {
 			require.FileExists(t, filepath.Join(dir, f))
 		}
-		for _, f := range []string{"topology.yaml", "experiment.yaml", "events.jsonl", "summary.json", "roles/flow1/summary.json", "roles/flow1/events.jsonl", "roles/flow1/stdout.log", "roles/sink3/stderr.log"} {
+		for _, f := range []string{"topology.yaml", "experiment.yaml", "events.jsonl", "summary.json", "roles/flow1/summary.json", "roles/flow1/events.jsonl", "roles/flow1/stdout.log", "roles/sink3/stderr.log", "metrics.jsonl"} {
 			require.FileExists(t, filepath.Join(dir, r.Dir, f))
 		}
 		var s runSummary

@@ -92,6 +92,16 @@ func runPoint(ctx context.Context, pl *Plan, i, n int, keep bool, prog Progress)
 		finishPoint(pt, pl, procs, tl, ctx.Err() != nil)
 	}()
 
+	stopCollect, err := startCollectors(ctx, pl, rec)
+	if err != nil {
+		pt.fail(err)
+		return pt
+	}
+	defer func() {
+		if err := stopCollect(); err != nil {
+			pt.fail(err)
+		}
+	}()
 	phase("start roles", 0)
 	procs, err = startWaves(ctx, pl, tl)
 	if err != nil {
