@@ -61,7 +61,7 @@ func (w *Writer) Write(samples []Sample) error {
 		}
 		b = appendField(b, "metric", s.Metric)
 		b = append(b, `,"value":`...)
-		b = strconv.AppendFloat(b, s.Value, 'g', -1, 64)
+		b = strconv.AppendFloat(b, s.Value, 'f', -1, 64)
 		b = append(b, "}\n"...)
 		w.line = b
 		if _, err := w.buf.Write(b); err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
@@ -20,10 +21,13 @@ type Node struct {
 	NS   string
 }
 
-// Sampler keeps a netlink socket open in each node's namespace.
+// Sampler keeps netlink sockets open in each node's namespace: one for
+// link names, one for the counters.
 type Sampler struct {
 	nodes   []Node
 	handles []*netlink.Handle
+	socks   []*nl.NetlinkSocket
+	names   []map[int32]string // per node: interface index → name
 }
 
 // Open opens a netlink socket in every node's namespace.
@@ -36,14 +40,38 @@ func Open(nodes []Node) (*Sampler, error) {
 			return nil, fmt.Errorf("node %s: %w", n.Name, err)
 		}
 		h, err := netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
+		if err != nil {
+			fd.Close()
+			s.Close()
+			return nil, fmt.Errorf("node %s: netlink: %w", n.Name, err)
+		}
+		sock, err := nl.GetNetlinkSocketAt(fd, netns.None(), unix.NETLINK_ROUTE)
 		fd.Close()
 		if err != nil {
+			h.Close()
 			s.Close()
 			return nil, fmt.Errorf("node %s: netlink: %w", n.Name, err)
 		}
 		s.handles = append(s.handles, h)
+		s.socks = append(s.socks, sock)
+		s.names = append(s.names, map[int32]string{})
 	}
 	return s, nil
+}
+
+// refreshNames reads a node's interface names again (interfaces come and
+// go, as when the link emulator is spliced in).
+func (s *Sampler) refreshNames(i int) error {
+	links, err := s.handles[i].LinkList()
+	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+		return err
+	}
+	names := map[int32]string{}
+	for _, l := range links {
+		names[int32(l.Attrs().Index)] = l.Attrs().Name
+	}
+	s.names[i] = names
+	return nil
 }
 
 // Close releases the sockets.
@@ -51,32 +79,42 @@ func (s *Sampler) Close() {
 	for _, h := range s.handles {
 		h.Close()
 	}
+	for _, sock := range s.socks {
+		sock.Close()
+	}
 }
 
 // Sample reads every interface's counters once (loopback left out).
 func (s *Sampler) Sample() ([]collectors.Sample, error) {
 	var out []collectors.Sample
-	for i, h := range s.handles {
-		links, err := h.LinkList()
-		if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+	for i := range s.socks {
+		stats, err := dumpStats(s.socks[i])
+		if err != nil {
 			return out, fmt.Errorf("node %s: %w", s.nodes[i].Name, err)
 		}
-		for _, l := range links {
-			a := l.Attrs()
-			if a.Name == "lo" || a.Statistics == nil {
+		for index := range stats {
+			if _, known := s.names[i][index]; !known {
+				if err := s.refreshNames(i); err != nil {
+					return out, fmt.Errorf("node %s: %w", s.nodes[i].Name, err)
+				}
+				break
+			}
+		}
+		for index, st := range stats {
+			name := s.names[i][index]
+			if name == "" || name == "lo" {
 				continue
 			}
-			st := a.Statistics
 			for _, m := range []struct {
 				name string
 				v    uint64
 			}{
-				{"rx_bytes", st.RxBytes}, {"tx_bytes", st.TxBytes},
-				{"rx_packets", st.RxPackets}, {"tx_packets", st.TxPackets},
-				{"rx_dropped", st.RxDropped}, {"tx_dropped", st.TxDropped},
-				{"rx_errors", st.RxErrors}, {"tx_errors", st.TxErrors},
+				{"rx_bytes", st.rxBytes}, {"tx_bytes", st.txBytes},
+				{"rx_packets", st.rxPackets}, {"tx_packets", st.txPackets},
+				{"rx_dropped", st.rxDropped}, {"tx_dropped", st.txDropped},
+				{"rx_errors", st.rxErrors}, {"tx_errors", st.txErrors},
 			} {
-				out = append(out, collectors.Sample{Source: "netdev", Node: s.nodes[i].Name, Object: a.Name, Metric: m.name, Value: float64(m.v)})
+				out = append(out, collectors.Sample{Source: "netdev", Node: s.nodes[i].Name, Object: name, Metric: m.name, Value: float64(m.v)})
 			}
 		}
 	}
