@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tbctl/tbctl/internal/namespace"
 )
 
 // Hog holds mb MiB of touched memory until it is signalled; `tbctl fault
@@ -43,22 +45,13 @@ func startHog(ns string, mb int) (proc, error) {
 	if err != nil {
 		return proc{}, err
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // the thread is thrown away with its namespace
-		fd, err := unix.Open(ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
+	err = namespace.InThread(func() error {
+		if err := namespace.Enter(ns, unix.CLONE_NEWNET); err != nil {
+			return err
 		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		errc <- cmd.Start()
-	}()
-	if err := <-errc; err != nil {
+		return cmd.Start()
+	})
+	if err != nil {
 		return proc{}, fmt.Errorf("start memory hog: %w", err)
 	}
 	go cmd.Wait()

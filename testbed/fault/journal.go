@@ -15,6 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tbctl/tbctl/roles"
+
+	internalproc "github.com/tbctl/tbctl/internal/proc"
 )
 
 // States of a fault in the journal.
@@ -62,22 +64,10 @@ func (o *Owner) Alive() bool {
 	return o != nil && startTime(o.PID) == o.Start && o.Start != 0
 }
 
+// startTime is a process's start time, 0 when it is gone.
 func startTime(pid int) uint64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	fields := strings.Fields(s[i+1:])
-	if len(fields) < 20 {
-		return 0
-	}
-	v, _ := strconv.ParseUint(fields[19], 10, 64)
-	return v
+	start, _, _ := internalproc.Stat(pid)
+	return start
 }
 
 // journal is a lab's fault journal: JSON lines, synced after each line.

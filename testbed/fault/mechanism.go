@@ -14,6 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tbctl/tbctl/testbed/fault/nft"
+
+	internalproc "github.com/tbctl/tbctl/internal/proc"
 )
 
 // Step is one action of a revert, as data: any later tbctl can carry it
@@ -285,19 +287,11 @@ func signal(ps []proc, sig syscall.Signal) {
 
 // procState returns the state letter of a process ("" when it is gone).
 func procState(p proc) string {
-	if startTime(p.PID) != p.Start {
+	start, state, err := internalproc.Stat(p.PID)
+	if err != nil || start != p.Start {
 		return ""
 	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.PID))
-	if err != nil {
-		return ""
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return ""
-	}
-	return string(s[i+2])
+	return string(state)
 }
 
 // waitStates waits until every live process is in one of states.

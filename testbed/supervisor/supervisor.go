@@ -28,6 +28,8 @@ import (
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/provider"
 	"github.com/tbctl/tbctl/testbed/topo"
+
+	"github.com/tbctl/tbctl/internal/proc"
 )
 
 const (
@@ -335,8 +337,7 @@ func isSupervisorOf(pid int, labName string) bool {
 	if err != nil {
 		return false
 	}
-	stat, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+	if _, state, err := proc.Stat(pid); err != nil || state == 'Z' {
 		return false
 	}
 	return strings.Contains(string(cmdline), "lab\x00supervise\x00"+labName+"\x00")

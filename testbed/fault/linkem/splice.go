@@ -9,8 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +16,10 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/tbctl/tbctl/internal/namespace"
+
+	"github.com/tbctl/tbctl/internal/proc"
 )
 
 // Link names the two ends of an existing veth link: the network namespace
@@ -281,8 +283,8 @@ func (s *State) startRelay() error {
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	err = inThread(func() error {
-		if err := setns(s.NSPath); err != nil {
+	err = namespace.InThread(func() error {
+		if err := namespace.Enter(s.NSPath, unix.CLONE_NEWNET); err != nil {
 			return err
 		}
 		return cmd.Start()
@@ -292,7 +294,7 @@ func (s *State) startRelay() error {
 		return err
 	}
 	s.RelayPID = cmd.Process.Pid
-	s.RelayStart, _, _ = procStat(s.RelayPID)
+	s.RelayStart, _, _ = proc.Stat(s.RelayPID)
 	go cmd.Wait() // reap it if it ends while this process lives
 	r.SetReadDeadline(time.Now().Add(ReadyTimeout))
 	line, _ := bufio.NewReader(r).ReadString('\n')
@@ -733,27 +735,11 @@ func openNS(path string) (*netlink.Handle, netns.NsHandle, error) {
 // createHidden makes a network namespace pinned at path, with IPv6 off so
 // that the relay's interfaces send nothing of their own.
 func createHidden(path string) error {
-	return inThread(func() error {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
-		if err != nil {
+	return namespace.InThread(func() error {
+		if err := namespace.NewPinned(path); err != nil {
 			return err
 		}
-		f.Close()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			os.Remove(path)
-			return fmt.Errorf("unshare network namespace: %w", err)
-		}
-		if err := unix.Mount("/proc/thread-self/ns/net", path, "none", unix.MS_BIND, ""); err != nil {
-			os.Remove(path)
-			return fmt.Errorf("pin namespace at %s: %w", path, err)
-		}
-		for _, conf := range []string{"all", "default"} {
-			p := "/proc/sys/net/ipv6/conf/" + conf + "/disable_ipv6"
-			if err := os.WriteFile(p, []byte("1"), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("disable IPv6: %w", err)
-			}
-		}
-		return nil
+		return namespace.DisableIPv6()
 	})
 }
 
@@ -775,57 +761,13 @@ func unpin(path string) error {
 	return nil
 }
 
-// inThread runs fn on a fresh OS thread that is thrown away afterwards, so
-// that fn may change the thread's namespaces freely.
-func inThread(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// No UnlockOSThread: the runtime ends a thread whose goroutine
-		// exits while locked, and with it the namespaces fn entered.
-		errc <- fn()
-	}()
-	return <-errc
-}
-
-func setns(path string) error {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("enter %s: %w", path, err)
-	}
-	return nil
-}
-
-// procStat returns a process's start time (field 22 of /proc/PID/stat)
-// and state (field 3).
-func procStat(pid int) (uint64, byte, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, err
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	start, err := strconv.ParseUint(f[19], 10, 64)
-	return start, f[0][0], err
-}
-
 // relayAlive reports whether the relay of s runs (the same process: its
 // start time matches).
 func relayAlive(s *State) bool {
 	if s.RelayPID <= 0 {
 		return false
 	}
-	start, state, err := procStat(s.RelayPID)
+	start, state, err := proc.Stat(s.RelayPID)
 	return err == nil && start == s.RelayStart && state != 'Z' && state != 'X'
 }
 

@@ -20,6 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/tbctl/tbctl/internal/namespace"
 )
 
 // TestMain lets the test binary serve as `tbctl fault relay`, which Insert
@@ -57,7 +59,7 @@ func needRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates network namespaces and veth pairs")
 	}
-	if err := inThread(func() error { return unix.Unshare(unix.CLONE_NEWNET) }); err != nil {
+	if err := namespace.InThread(func() error { return unix.Unshare(unix.CLONE_NEWNET) }); err != nil {
 		t.Skipf("cannot create network namespaces here: %v", err)
 	}
 }
@@ -135,8 +137,8 @@ func (tb *testbed) snapB(t *testing.T) Iface {
 
 // inNS runs fn on a thread in a namespace; sockets made there stay there.
 func inNS(path string, fn func() error) error {
-	return inThread(func() error {
-		if err := setns(path); err != nil {
+	return namespace.InThread(func() error {
+		if err := namespace.Enter(path, unix.CLONE_NEWNET); err != nil {
 			return err
 		}
 		return fn()

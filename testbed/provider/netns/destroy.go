@@ -15,6 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tbctl/tbctl/testbed/lab"
+
+	"github.com/tbctl/tbctl/internal/proc"
 )
 
 // killGrace is how long processes in a lab get between SIGTERM and SIGKILL.
@@ -165,21 +167,11 @@ func processesIn(inodes map[uint64]bool) []int {
 func alive(pids []int) []int {
 	var out []int
 	for _, pid := range pids {
-		if syscall.Kill(pid, 0) == nil && !isZombie(pid) {
+		if _, state, err := proc.Stat(pid); err == nil && state != 'Z' {
 			out = append(out, pid)
 		}
 	}
 	return out
-}
-
-func isZombie(pid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && i+2 < len(s) && s[i+2] == 'Z'
 }
 
 // deleteMarkedLinks deletes root-namespace interfaces carrying the lab's

@@ -8,6 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tbctl/tbctl/testbed/topo"
+
+	"github.com/tbctl/tbctl/internal/namespace"
 )
 
 // createDummy makes a dummy interface in a node: an interface with no far
@@ -47,8 +49,8 @@ func (d *deployment) inNodeNS(node string, fn func() error) error {
 	if n == nil || !inNamespace(n.Kind) {
 		return fn()
 	}
-	return inThread(func() error {
-		if err := setns(namespacePath(d.rec, node), unix.CLONE_NEWNET); err != nil {
+	return namespace.InThread(func() error {
+		if err := namespace.Enter(namespacePath(d.rec, node), unix.CLONE_NEWNET); err != nil {
 			return err
 		}
 		return fn()

@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/tbctl/tbctl/internal/namespace"
 )
 
 // NetnsDir is where named network namespaces live, as with `ip netns`.
@@ -53,40 +54,18 @@ func ensureNetnsDir() error {
 	}
 }
 
-// inThread runs fn on a fresh OS thread that is thrown away afterwards, so
-// that fn may change the thread's namespaces freely.
-func inThread(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// No UnlockOSThread: the runtime ends a thread whose goroutine
-		// exits while locked, and with it whatever namespaces fn entered.
-		errc <- fn()
-	}()
-	return <-errc
-}
-
 // createNS makes a new network namespace, pins it at path, brings its
 // loopback up, turns IPv6 off unless ipv6 is set and, when forward is set,
 // turns on IPv4 forwarding.
 func createNS(path string, ipv6, forward bool) (*nodeNS, error) {
 	n := &nodeNS{path: path}
-	err := inThread(func() error {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+	err := namespace.InThread(func() error {
+		err := namespace.NewPinned(path)
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("namespace %s already exists: another lab uses this name; destroy it first", filepath.Base(path))
+		}
 		if err != nil {
-			if errors.Is(err, os.ErrExist) {
-				return fmt.Errorf("namespace %s already exists: another lab uses this name; destroy it first", filepath.Base(path))
-			}
 			return err
-		}
-		f.Close()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			os.Remove(path)
-			return fmt.Errorf("unshare network namespace: %w", err)
-		}
-		if err := unix.Mount("/proc/thread-self/ns/net", path, "none", unix.MS_BIND, ""); err != nil {
-			os.Remove(path)
-			return fmt.Errorf("pin namespace at %s: %w", path, err)
 		}
 		if n.fd, err = netns.GetFromPath(path); err != nil {
 			return err
@@ -102,7 +81,7 @@ func createNS(path string, ipv6, forward bool) (*nodeNS, error) {
 			return fmt.Errorf("set lo up: %w", err)
 		}
 		if !ipv6 {
-			if err := disableIPv6(); err != nil {
+			if err := namespace.DisableIPv6(); err != nil {
 				return err
 			}
 		}
@@ -119,18 +98,6 @@ func createNS(path string, ipv6, forward bool) (*nodeNS, error) {
 		return nil, err
 	}
 	return n, nil
-}
-
-// disableIPv6 turns IPv6 off in the calling thread's network namespace, for
-// the interfaces there and those made later.
-func disableIPv6() error {
-	for _, conf := range []string{"all", "default"} {
-		p := "/proc/sys/net/ipv6/conf/" + conf + "/disable_ipv6"
-		if err := os.WriteFile(p, []byte("1"), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("disable IPv6: %w", err)
-		}
-	}
-	return nil
 }
 
 // openNS opens an existing named namespace.

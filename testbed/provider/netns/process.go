@@ -16,6 +16,8 @@ import (
 
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/topo"
+
+	"github.com/tbctl/tbctl/internal/namespace"
 )
 
 // mntPath is where a node's mount namespace is pinned, when it has one.
@@ -31,11 +33,11 @@ func enterNode(netPath, mnt string) error {
 		return fmt.Errorf("unshare fs: %w", err)
 	}
 	if mnt != "" {
-		if err := setns(mnt, unix.CLONE_NEWNS); err != nil {
+		if err := namespace.Enter(mnt, unix.CLONE_NEWNS); err != nil {
 			return err
 		}
 	}
-	if err := setns(netPath, unix.CLONE_NEWNET); err != nil {
+	if err := namespace.Enter(netPath, unix.CLONE_NEWNET); err != nil {
 		return err
 	}
 	return remountSys()
@@ -57,25 +59,13 @@ func remountSys() error {
 	return nil
 }
 
-func setns(path string, kind int) error {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Setns(fd, kind); err != nil {
-		return fmt.Errorf("enter %s: %w", path, err)
-	}
-	return nil
-}
-
 // startIn starts cmd inside a node's namespaces. netPath "" means the root
 // namespace.
 func startIn(netPath, mnt string, cmd *exec.Cmd) error {
 	if netPath == "" {
 		return cmd.Start()
 	}
-	return inThread(func() error {
+	return namespace.InThread(func() error {
 		if err := enterNode(netPath, mnt); err != nil {
 			return err
 		}
