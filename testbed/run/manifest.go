@@ -26,6 +26,7 @@ type Manifest struct {
 	Host       Host              `json:"host"`
 	Experiment string            `json:"experiment"`
 	File       string            `json:"file"`
+	FileSHA256 string            `json:"fileSHA256"` // of the experiment file as given
 	RunID      string            `json:"runId"`
 	Provider   string            `json:"provider"`
 	Parameters map[string]any    `json:"parameters"` // the experiment document after --set
@@ -67,7 +68,8 @@ func now() Stamp { return Stamp{Wall: time.Now().UTC(), MonoNS: roles.MonotonicN
 type manifest struct{ m Manifest }
 
 func newManifest(exp *experiment.Experiment, id, file string) *manifest {
-	return &manifest{m: Manifest{
+	sum, _ := HashFile(file)
+	return &manifest{m: Manifest{FileSHA256: sum,
 		Tool: toolInfo(), Host: hostInfo(), Experiment: exp.Name, File: file, RunID: id,
 		Provider: providerOr(exp.Provider), Parameters: exp.Doc, Start: now(),
 	}}
@@ -99,7 +101,7 @@ func (m *manifest) write(dir string) error {
 		if rel == "manifest.json" {
 			return nil
 		}
-		sum, err := hashFile(path)
+		sum, err := HashFile(path)
 		if err != nil {
 			return err
 		}
@@ -113,7 +115,7 @@ func (m *manifest) write(dir string) error {
 }
 
 // HashFile returns the hex SHA-256 of a file.
-func hashFile(path string) (string, error) {
+func HashFile(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err

@@ -237,11 +237,26 @@ func writeInputs(pl *Plan) error {
 	if err := os.WriteFile(filepath.Join(pl.Dir, "topology.yaml"), pl.TopoSrc, 0o644); err != nil {
 		return err
 	}
-	doc, err := yaml.Marshal(pl.Exp.Doc)
+	return writeExperiment(pl.Dir, pl.Exp)
+}
+
+// writeExperiment writes the experiment document (after --set) as
+// experiment.yaml in dir, so that `tbctl run dir/experiment.yaml` runs it
+// again: a topology read from a file is referred to as the topology.yaml
+// beside it.
+func writeExperiment(dir string, exp *experiment.Experiment) error {
+	doc := make(map[string]any, len(exp.Doc))
+	for k, v := range exp.Doc {
+		doc[k] = v
+	}
+	if exp.Topology.File != "" {
+		doc["topology"] = map[string]any{"file": "topology.yaml"}
+	}
+	data, err := yaml.Marshal(doc)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(pl.Dir, "experiment.yaml"), doc, 0o644)
+	return os.WriteFile(filepath.Join(dir, "experiment.yaml"), data, 0o644)
 }
 
 // startWaves starts the instances wave by wave; a wave starts once every

@@ -72,6 +72,9 @@ func Experiment(ctx context.Context, path string, o Options) (*Result, error) {
 	}
 	res := &Result{Dir: dir, Status: StatusOK}
 	man := newManifest(exp, id, path)
+	if err := writeTopInputs(dir, exp); err != nil {
+		return nil, fmt.Errorf("write the run's inputs: %w", err)
+	}
 
 	total := len(plans)
 	for i, pl := range plans {
@@ -132,4 +135,20 @@ func labName(exp, id string, i int) string {
 	}
 	short = strings.TrimRight(short, "-_.")
 	return fmt.Sprintf("%s-%s-%d", short, id[len(id)-4:], i)
+}
+
+// writeTopInputs puts at the top of the run directory what reruns the
+// whole experiment: experiment.yaml and, when the topology came from a
+// file, that file as topology.yaml, byte for byte.
+func writeTopInputs(dir string, exp *experiment.Experiment) error {
+	if exp.Topology.File != "" {
+		data, err := os.ReadFile(exp.Topology.File)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "topology.yaml"), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return writeExperiment(dir, exp)
 }
