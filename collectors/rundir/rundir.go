@@ -19,6 +19,8 @@ import (
 	"sort"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/tbctl/tbctl/testbed/errkind"
 	"github.com/tbctl/tbctl/testbed/run"
 )
@@ -398,4 +400,41 @@ func hasPointDirs(path string) bool {
 // HashFile returns the hex SHA-256 of a file.
 func HashFile(path string) (string, error) {
 	return run.HashFile(path)
+}
+
+// Names lists the names a run's files carry that say where it ran: the
+// host's name, every lab's name and every node's name (from each run's
+// topology.yaml), each once, for anonymization.
+func (r *Run) Names() (host string, labs, nodes []string) {
+	seen := map[string]bool{}
+	add := func(list *[]string, s string) {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			*list = append(*list, s)
+		}
+	}
+	for _, p := range r.Points {
+		add(&labs, p.Lab)
+		data, err := os.ReadFile(filepath.Join(p.Path, "topology.yaml"))
+		if err != nil {
+			continue
+		}
+		var doc struct {
+			Topology struct {
+				Nodes map[string]any `yaml:"nodes"`
+			} `yaml:"topology"`
+		}
+		if yaml.Unmarshal(data, &doc) != nil {
+			continue
+		}
+		var names []string
+		for n := range doc.Topology.Nodes {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			add(&nodes, n)
+		}
+	}
+	return r.Manifest.Host.Hostname, labs, nodes
 }
