@@ -21,7 +21,6 @@ import (
 
 var (
 	topFields      = []string{"name", "claim", "topology", "provider", "duration", "warmup", "repetitions", "seed", "roles", "faults", "chaos", "collect", "sweep", "expect", "compare"}
-	collectFields  = []string{"interval"}
 	chaosFields    = []string{"seed", "count", "for", "faults"}
 	faultFields    = []string{"name", "code", "target", "params", "at", "for", "every"}
 	topologyFields = []string{"file", "inline", "generate"}
@@ -75,20 +74,9 @@ func (p *parser) decode(root *yaml.Node) (*Experiment, []sweepAxis) {
 	if v, ok := top["chaos"]; ok {
 		e.Chaos = p.chaos(v.value, e)
 	}
-	e.CollectInterval = DefaultCollectInterval
+	e.Collect = Collect{Interval: DefaultCollectInterval, Sources: CollectSources}
 	if v, ok := top["collect"]; ok {
-		if f := p.fields(v.value, "collect", collectFields); f != nil {
-			if iv, ok := f["interval"]; ok {
-				if iv.value.Value == "off" {
-					e.CollectInterval = 0
-				} else if d, ok := p.duration(iv.value, "collect.interval"); ok {
-					if d < 10*time.Millisecond {
-						p.add(iv.value, "use 10ms or more, or off", "collect.interval %s is too short", d)
-					}
-					e.CollectInterval = d
-				}
-			}
-		}
+		p.collect(v.value, e)
 	}
 	var axes []sweepAxis
 	if v, ok := top["sweep"]; ok {

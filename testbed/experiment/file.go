@@ -34,10 +34,10 @@ type Experiment struct {
 	Duration, Warmup      time.Duration
 	Repetitions           int
 	Seed                  int64
-	Roles                 []*Instance   // in file order
-	Faults                []*FaultSpec  // applied during the measured window
-	Chaos                 *Chaos        // a seeded random schedule, when set
-	CollectInterval       time.Duration // how often collectors sample; 0: off
+	Roles                 []*Instance  // in file order
+	Faults                []*FaultSpec // applied during the measured window
+	Chaos                 *Chaos       // a seeded random schedule, when set
+	Collect               Collect      // what is measured while roles run
 	Sweep                 Sweep
 	Expect                []*Expectation // evaluated on every run
 	Compare               []*Expectation // evaluated once across all runs

@@ -16,7 +16,7 @@ import (
 // startCollectors samples every node's interface counters into the run's
 // metrics.jsonl until the returned function is called.
 func startCollectors(ctx context.Context, pl *Plan, rec *lab.Record) (func() error, error) {
-	interval := pl.Exp.CollectInterval
+	interval := pl.Exp.Collect.Interval
 	if interval == 0 {
 		return func() error { return nil }, nil
 	}
