@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The CPU that collection costs: the runner's CPU time while the roles of a
-# 20-node lab run, with collectors sampling every 100 ms (the default) and
-# with collection off, alternating, in one invocation. Target: under 2% of
-# one core for the collectors.
+# 20-node lab run (a server role on each host), with every collector at the
+# default 100 ms (interface counters, qdiscs, per-node cgroups, and a
+# Prometheus scrape of each role) and with collection off, alternating, in
+# one invocation. Target: under 2% of one core for the collectors.
 #
 #   bench/collect-overhead.sh [NODES] [RUNS]
 set -euo pipefail
@@ -23,8 +24,11 @@ topology: {generate: {shape: single, hosts: $hosts}}
 duration: 12s
 collect: {interval: $1}
 roles:
-  sink: {role: traffic, node: h1, params: {mode: server}}
 EOT
+	# A role on every host, each with a Prometheus endpoint to scrape.
+	for h in $(seq "$hosts"); do
+		echo "  sink$h: {role: traffic, node: h$h, params: {mode: server}}"
+	done
 }
 experiment 100ms >"$work/on.yaml"
 experiment off >"$work/off.yaml"
@@ -35,7 +39,7 @@ hz=$(getconf CLK_TCK)
 cpu_of() {
 	"$tbctl" run "$1" --out "$work/runs" --quiet >"$work/out.txt" 2>&1 &
 	local pid=$!
-	until [ "$(cat "$work"/runs/bench-collect/*/roles/*/events.jsonl 2>/dev/null | grep -c '"event":"ready"')" -ge 1 ] ||
+	until [ "$(cat "$work"/runs/bench-collect/*/roles/*/events.jsonl 2>/dev/null | grep -c '"event":"ready"')" -ge "$hosts" ] ||
 		! kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
 	sleep 1
 	local c0 c1 t0 t1

@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tbctl/tbctl/collectors/cgroup"
 	"github.com/tbctl/tbctl/testbed/errkind"
 	"github.com/tbctl/tbctl/testbed/fault"
 	"github.com/tbctl/tbctl/testbed/lab"
@@ -222,6 +223,11 @@ func Destroy(ctx context.Context, name string) error {
 		fault.Open(l, rec).Clear("")
 	}
 	if err := p.Destroy(ctx, l, rec); err != nil {
+		return fmt.Errorf("destroy %s: %w", name, err)
+	}
+	// The per-node cgroups of a run's collectors, also when the run was
+	// killed before it removed them.
+	if err := cgroup.RemoveLab(name); err != nil {
 		return fmt.Errorf("destroy %s: %w", name, err)
 	}
 	return l.Remove()

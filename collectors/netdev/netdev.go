@@ -8,11 +8,11 @@ import (
 	"fmt"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/tbctl/tbctl/collectors"
+	"github.com/tbctl/tbctl/collectors/internal/nldump"
 )
 
 // Node is a node to sample: its name and network namespace path.
@@ -26,8 +26,9 @@ type Node struct {
 type Sampler struct {
 	nodes   []Node
 	handles []*netlink.Handle
-	socks   []*nl.NetlinkSocket
-	names   []map[int32]string // per node: interface index → name
+	socks   []*nldump.Conn
+	stats   map[int32]linkStats // reused between samples
+	names   []map[int32]string  // per node: interface index → name
 }
 
 // Open opens a netlink socket in every node's namespace.
@@ -45,12 +46,12 @@ func Open(nodes []Node) (*Sampler, error) {
 			s.Close()
 			return nil, fmt.Errorf("node %s: netlink: %w", n.Name, err)
 		}
-		sock, err := nl.GetNetlinkSocketAt(fd, netns.None(), unix.NETLINK_ROUTE)
 		fd.Close()
+		sock, err := nldump.Open(n.NS)
 		if err != nil {
 			h.Close()
 			s.Close()
-			return nil, fmt.Errorf("node %s: netlink: %w", n.Name, err)
+			return nil, fmt.Errorf("node %s: %w", n.Name, err)
 		}
 		s.handles = append(s.handles, h)
 		s.socks = append(s.socks, sock)
@@ -88,8 +89,11 @@ func (s *Sampler) Close() {
 func (s *Sampler) Sample() ([]collectors.Sample, error) {
 	var out []collectors.Sample
 	for i := range s.socks {
-		stats, err := dumpStats(s.socks[i])
-		if err != nil {
+		if s.stats == nil {
+			s.stats = map[int32]linkStats{}
+		}
+		stats := s.stats
+		if err := dumpStats(s.socks[i], stats); err != nil {
 			return out, fmt.Errorf("node %s: %w", s.nodes[i].Name, err)
 		}
 		for index := range stats {

@@ -15,14 +15,25 @@ import (
 // Collect says what is measured while a run's roles run.
 type Collect struct {
 	Interval time.Duration // how often samplers sample; 0: off
+	Scrape   time.Duration // how often the roles' metrics are scraped
 	Sources  []string      // samplers on, out of CollectSources
 	Captures []*Capture    // packet captures
 }
 
-// CollectSources are the samplers, all on by default: interface counters,
-// qdisc statistics, per-node cgroup CPU and memory, and the roles'
-// Prometheus metrics.
+// CollectSources are the samplers: interface counters, qdisc statistics,
+// per-node cgroup CPU and memory, and the roles' Prometheus metrics.
 var CollectSources = []string{"netdev", "qdisc", "cgroup", "prom"}
+
+// DefaultSources are on unless the experiment says otherwise. qdisc is
+// asked for by name: a dump of every qdisc of every node each interval
+// costs about as much kernel time as the interface counters, and most
+// experiments read queues from their roles instead.
+var DefaultSources = []string{"netdev", "cgroup", "prom"}
+
+// DefaultScrape is how often role metrics are scraped: Prometheus itself
+// scrapes every 15 s or more; a second is fine-grained for a run and costs
+// a fraction of scraping at the sampling interval.
+const DefaultScrape = time.Second
 
 // Has reports whether a sampler is on.
 func (c Collect) Has(source string) bool {
@@ -46,7 +57,7 @@ const (
 )
 
 var (
-	collectFields = []string{"interval", "sources", "capture"}
+	collectFields = []string{"interval", "scrape", "sources", "capture"}
 	captureFields = []string{"target", "snaplen", "max_bytes", "max_packets", "for"}
 )
 
@@ -64,6 +75,14 @@ func (p *parser) collect(n *yaml.Node, e *Experiment) {
 				p.add(iv.value, "use 10ms or more, or off", "collect.interval %s is too short", d)
 			}
 			e.Collect.Interval = d
+		}
+	}
+	if v, ok := f["scrape"]; ok {
+		if d, ok := p.duration(v.value, "collect.scrape"); ok {
+			if d < 10*time.Millisecond {
+				p.add(v.value, "use 10ms or more", "collect.scrape %s is too short", d)
+			}
+			e.Collect.Scrape = d
 		}
 	}
 	if v, ok := f["sources"]; ok {

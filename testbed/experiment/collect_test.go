@@ -16,14 +16,17 @@ func TestCollectDefaults(t *testing.T) {
 	e, err := Parse([]byte(headRoles), "t.yaml", nil)
 	require.NoError(t, err)
 	assert.Equal(t, DefaultCollectInterval, e.Collect.Interval)
-	assert.Equal(t, CollectSources, e.Collect.Sources)
-	assert.True(t, e.Collect.Has("qdisc"))
+	assert.Equal(t, DefaultSources, e.Collect.Sources)
+	assert.Equal(t, DefaultScrape, e.Collect.Scrape)
+	assert.True(t, e.Collect.Has("netdev"))
+	assert.False(t, e.Collect.Has("qdisc"))
 	assert.Empty(t, e.Collect.Captures)
 }
 
 func TestCollectSection(t *testing.T) {
 	doc := headRoles + `collect:
   interval: 250ms
+  scrape: 2s
   sources: [netdev, prom]
   capture:
     - {target: "r1:eth2", snaplen: 96, max_bytes: 2MiB, max_packets: 500, for: 3s}
@@ -33,6 +36,7 @@ func TestCollectSection(t *testing.T) {
 	require.NoError(t, err)
 	c := e.Collect
 	assert.Equal(t, 250*time.Millisecond, c.Interval)
+	assert.Equal(t, 2*time.Second, c.Scrape)
 	assert.Equal(t, []string{"netdev", "prom"}, c.Sources)
 	assert.False(t, c.Has("cgroup"))
 	require.Len(t, c.Captures, 2)
@@ -51,6 +55,7 @@ func TestCollectBadInputs(t *testing.T) {
 	}{
 		{"unknown field", "collect: {intervall: 1s}\n", `unknown field "intervall" (did you mean "interval"?)`, 8, 11},
 		{"interval too short", "collect: {interval: 1ms}\n", "collect.interval 1ms is too short", 8, 21},
+		{"scrape too short", "collect: {scrape: 1ms}\n", "collect.scrape 1ms is too short", 8, 19},
 		{"unknown source", "collect: {sources: [netdev, qdsic]}\n", `unknown source "qdsic" (did you mean "qdisc"?)`, 8, 29},
 		{"sources not a list", "collect: {sources: netdev}\n", "collect.sources: expected a list", 8, 20},
 		{"capture not a list", "collect: {capture: {target: r1:eth1}}\n", "collect.capture: expected a list", 8, 20},

@@ -127,6 +127,11 @@ func planPoint(exp *experiment.Experiment, pt experiment.Point) (*Plan, error) {
 	}
 	p := &Plan{Exp: exp, Point: pt, TopoSrc: src, Topology: t}
 	var errs []string
+	for _, c := range exp.Collect.Captures {
+		if n := t.Node(c.Node); n == nil || n.Kind == topo.KindHost {
+			errs = append(errs, fmt.Sprintf("%s: collect.capture: %q is not a node of the topology (%s)", exp.File, c.Node, name))
+		}
+	}
 	for _, wave := range order {
 		var starts []*instance.Spec
 		for _, in := range wave {
