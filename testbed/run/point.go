@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/tbctl/tbctl/internal/clock"
 	"github.com/tbctl/tbctl/roles"
 	"github.com/tbctl/tbctl/testbed"
@@ -92,18 +90,18 @@ func runPoint(ctx context.Context, pl *Plan, i, n int, keep bool, prog Progress)
 		finishPoint(pt, pl, procs, tl, ctx.Err() != nil)
 	}()
 
-	stopCollect, err := startCollectors(ctx, pl, rec)
+	col, err := startCollectors(ctx, pl, rec, tl)
 	if err != nil {
 		pt.fail(err)
 		return pt
 	}
 	defer func() {
-		if err := stopCollect(); err != nil {
+		if err := col.stop(); err != nil {
 			pt.fail(err)
 		}
 	}()
 	phase("start roles", 0)
-	procs, err = startWaves(ctx, pl, tl)
+	procs, err = startWaves(ctx, pl, tl, col)
 	if err != nil {
 		pt.fail(err)
 		return pt
@@ -240,19 +238,13 @@ func writeInputs(pl *Plan) error {
 	return writeExperiment(pl.Dir, pl.Exp)
 }
 
-// writeExperiment writes the experiment document (after --set) as
-// experiment.yaml in dir, so that `tbctl run dir/experiment.yaml` runs it
-// again: a topology read from a file is referred to as the topology.yaml
-// beside it.
+// writeExperiment writes the experiment as it was read, with its --set
+// overrides, as experiment.yaml in dir, so that `tbctl run
+// dir/experiment.yaml` runs it again with the same sweep order and seeds:
+// a topology read from a file is referred to as the topology.yaml beside
+// it.
 func writeExperiment(dir string, exp *experiment.Experiment) error {
-	doc := make(map[string]any, len(exp.Doc))
-	for k, v := range exp.Doc {
-		doc[k] = v
-	}
-	if exp.Topology.File != "" {
-		doc["topology"] = map[string]any{"file": "topology.yaml"}
-	}
-	data, err := yaml.Marshal(doc)
+	data, err := exp.Document("topology.yaml")
 	if err != nil {
 		return err
 	}
@@ -261,7 +253,7 @@ func writeExperiment(dir string, exp *experiment.Experiment) error {
 
 // startWaves starts the instances wave by wave; a wave starts once every
 // instance of the previous one is ready.
-func startWaves(ctx context.Context, pl *Plan, tl *timeline) ([]*instance.Proc, error) {
+func startWaves(ctx context.Context, pl *Plan, tl *timeline, col *collection) ([]*instance.Proc, error) {
 	l, rec, p, err := testbed.Open(pl.Lab)
 	if err != nil {
 		return nil, err
@@ -285,6 +277,7 @@ func startWaves(ctx context.Context, pl *Plan, tl *timeline) ([]*instance.Proc, 
 				return all, err
 			}
 			tl.Emit("role-start", map[string]any{"instance": s.Name, "node": s.Node, "pid": pr.PID()})
+			col.addInstance(s.Node, s.Name, pr.PID(), in.MetricsAddr)
 			all = append(all, pr)
 			started = append(started, pr)
 		}
