@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -27,8 +28,17 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRootCmd()
+	// TBCTL_CPUPROFILE=FILE writes a CPU profile of this command, for
+	// finding where a benchmark's time goes.
+	if path := os.Getenv("TBCTL_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	err := root.ExecuteContext(ctx)
 	stop()
+	pprof.StopCPUProfile()
 	os.Exit(report(err))
 }
 
@@ -72,10 +82,13 @@ environment lacks something (root, a kernel feature, a binary).`,
 		newExecCmd(),
 		newDestroyCmd(),
 		newRunCmd(),
+		newReportCmd(),
+		newDatasetCmd(),
+		newArtifactCmd(),
 		newRoleCmd(),
 		newFaultCmd(),
 		newLabCmd(),
 		newVersionCmd(),
-	)
+)
 	return root
 }
