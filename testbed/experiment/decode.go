@@ -20,13 +20,14 @@ import (
 )
 
 var (
-	topFields      = []string{"name", "claim", "topology", "provider", "duration", "warmup", "repetitions", "seed", "roles", "faults", "chaos", "collect", "sweep", "expect", "compare"}
-	chaosFields    = []string{"seed", "count", "for", "faults"}
-	faultFields    = []string{"name", "code", "target", "params", "at", "for", "every"}
-	topologyFields = []string{"file", "inline", "generate"}
-	generateFields = []string{"shape", "hosts", "depth", "fanout", "spines", "leaves", "k"}
-	instanceFields = []string{"role", "node", "after", "params"}
-	sweepFields    = []string{"cartesian", "zip"}
+	topFields       = []string{"name", "claim", "topology", "provider", "duration", "warmup", "repetitions", "seed", "roles", "faults", "chaos", "collect", "sweep", "expect", "compare", "reproduce"}
+	reproduceFields = []string{"tolerance", "metrics"}
+	chaosFields     = []string{"seed", "count", "for", "faults"}
+	faultFields     = []string{"name", "code", "target", "params", "at", "for", "every"}
+	topologyFields  = []string{"file", "inline", "generate"}
+	generateFields  = []string{"shape", "hosts", "depth", "fanout", "spines", "leaves", "k"}
+	instanceFields  = []string{"role", "node", "after", "params"}
+	sweepFields     = []string{"cartesian", "zip"}
 )
 
 var (
@@ -74,7 +75,7 @@ func (p *parser) decode(root *yaml.Node) (*Experiment, []sweepAxis) {
 	if v, ok := top["chaos"]; ok {
 		e.Chaos = p.chaos(v.value, e)
 	}
-	e.Collect = Collect{Interval: DefaultCollectInterval, Sources: CollectSources}
+	e.Collect = Collect{Interval: DefaultCollectInterval, Scrape: DefaultScrape, Sources: DefaultSources}
 	if v, ok := top["collect"]; ok {
 		p.collect(v.value, e)
 	}
@@ -88,6 +89,10 @@ func (p *parser) decode(root *yaml.Node) (*Experiment, []sweepAxis) {
 	}
 	if v, ok := top["compare"]; ok {
 		e.Compare = p.expectations(v.value, "compare", e)
+	}
+	e.Reproduce.Tolerance = DefaultTolerance
+	if v, ok := top["reproduce"]; ok {
+		p.reproduce(v.value, e)
 	}
 	return e, axes
 }
@@ -642,4 +647,83 @@ func (p *parser) chaos(n *yaml.Node, e *Experiment) *Chaos {
 		p.add(v.value, "list at least one fault", "chaos.faults is empty")
 	}
 	return c
+}
+
+var (
+	percentRE   = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?)\s*%$`)
+	metricKeyRE = regexp.MustCompile(`^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$`)
+)
+
+// reproduce decodes how a rerun is judged: a tolerance written as a
+// percentage and the key metrics beyond those the expectations name.
+func (p *parser) reproduce(n *yaml.Node, e *Experiment) {
+	if isNull(n) {
+		return
+	}
+	e.Reproduce.Pos = p.pos(n)
+	f := p.fields(n, "reproduce", reproduceFields)
+	if f == nil {
+		return
+	}
+	if v, ok := f["tolerance"]; ok {
+		if t, ok := p.percentage(v.value, "reproduce.tolerance"); ok {
+			e.Reproduce.Tolerance = t
+		}
+	}
+	v, ok := f["metrics"]
+	if !ok || isNull(v.value) {
+		return
+	}
+	if v.value.Kind != yaml.SequenceNode {
+		p.typeProblem(v.value, "reproduce.metrics", "a list")
+		return
+	}
+	var names []string
+	for _, in := range e.Roles {
+		names = append(names, in.Name)
+	}
+	seen := map[string]bool{}
+	for _, item := range v.value.Content {
+		item = deref(item)
+		m := p.str(item, "reproduce.metrics")
+		if m == "" {
+			continue
+		}
+		inst, key, _ := strings.Cut(m, ".")
+		switch {
+		case key == "" || !metricKeyRE.MatchString(key):
+			p.add(item, "write INSTANCE.KEY, e.g. flow1.throughput_mbps", "reproduce.metrics: %q is not a metric of an instance", m)
+		case e.Instance(inst) == nil:
+			p.add(item, suggest.Hint(inst, names, "instances"), "reproduce.metrics: unknown instance %q in %s", inst, m)
+		case seen[m]:
+			p.add(item, "list each metric once", "reproduce.metrics: %s is listed twice", m)
+		default:
+			seen[m] = true
+			e.Reproduce.Metrics = append(e.Reproduce.Metrics, m)
+		}
+	}
+}
+
+// percentage reads "10%" or "2.5%" as a fraction (0.1, 0.025) between 0
+// and 1.
+func (p *parser) percentage(n *yaml.Node, path string) (float64, bool) {
+	hint := "write a percentage, e.g. 10%"
+	if n.Kind != yaml.ScalarNode {
+		p.add(n, hint, "%s: expected a percentage, got %s", path, yamlnode.Describe(n))
+		return 0, false
+	}
+	m := percentRE.FindStringSubmatch(strings.TrimSpace(n.Value))
+	if m == nil {
+		if f, err := strconv.ParseFloat(n.Value, 64); err == nil && n.ShortTag() != "!!str" {
+			hint = fmt.Sprintf("write the percent sign: %s%% (or %s%% for a fraction of %s)", n.Value, strconv.FormatFloat(f*100, 'f', -1, 64), n.Value)
+		}
+		p.add(n, hint, "%s: %q is not a percentage", path, n.Value)
+		return 0, false
+	}
+	pct, _ := strconv.ParseFloat(m[1], 64)
+	if pct > 100 {
+		p.add(n, "use 0% to 100%", "%s: %s is more than 100%%", path, n.Value)
+		return 0, false
+	}
+	return pct / 100, true
 }

@@ -24,6 +24,10 @@ const (
 	MaxName            = topo.MaxLabName
 
 	DefaultCollectInterval = 100 * time.Millisecond
+
+	// DefaultTolerance is how far (relative) a rerun's key metric may be
+	// from the original's when reproduce: gives no tolerance.
+	DefaultTolerance = 0.10
 )
 
 // Experiment is a resolved, validated experiment file.
@@ -41,6 +45,7 @@ type Experiment struct {
 	Sweep                 Sweep
 	Expect                []*Expectation // evaluated on every run
 	Compare               []*Expectation // evaluated once across all runs
+	Reproduce             Reproduce      // how a rerun is judged (tbctl artifact reproduce)
 	Doc                   map[string]any // the document after --set, for manifests
 
 	data []byte   // the file as read, so that At can re-decode it
@@ -133,6 +138,16 @@ type Expectation struct {
 	Text string
 	Expr Expr
 	Pos  topo.Pos
+}
+
+// Reproduce says how a rerun of the experiment from a packed artifact is
+// judged: every expectation must hold again, and every key metric (those
+// the expectations name, and Metrics) must be within Tolerance of the
+// original run's value.
+type Reproduce struct {
+	Tolerance float64  // relative: 0.1 is 10%; DefaultTolerance when not written
+	Metrics   []string // INSTANCE.KEY, in file order
+	Pos       topo.Pos // of the reproduce section; zero when absent
 }
 
 // Instance returns the instance called name, or nil.

@@ -289,3 +289,21 @@ func TestSet(t *testing.T) {
 		assert.Contains(t, err.Error(), c.msg, c.set)
 	}
 }
+
+func TestReproduce(t *testing.T) {
+	base := "name: r\nclaim: c\ntopology: {file: t.yaml}\nduration: 1s\nroles:\n  a: {role: r, node: h1}\n  b: {role: r, node: h2}\nexpect:\n  - a.x > 1\n"
+	e := mustParse(t, base)
+	assert.Equal(t, DefaultTolerance, e.Reproduce.Tolerance, "10% when not written")
+	assert.Empty(t, e.Reproduce.Metrics)
+
+	e = mustParse(t, base+"reproduce:\n  tolerance: 15%\n  metrics: [b.y, a.latency.p99]\n")
+	assert.InDelta(t, 0.15, e.Reproduce.Tolerance, 1e-12)
+	assert.Equal(t, []string{"b.y", "a.latency.p99"}, e.Reproduce.Metrics)
+	assert.Equal(t, 11, e.Reproduce.Pos.Line)
+	assert.Equal(t, map[string]any{"tolerance": "15%", "metrics": []any{"b.y", "a.latency.p99"}}, e.Doc["reproduce"], "kept in the document, so run directories rerun with it")
+
+	e = mustParse(t, base+"reproduce: {tolerance: 2.5 %}\n")
+	assert.InDelta(t, 0.025, e.Reproduce.Tolerance, 1e-12)
+	e = mustParse(t, base, "reproduce={tolerance: 0%}")
+	assert.Zero(t, e.Reproduce.Tolerance)
+}
