@@ -89,6 +89,6 @@ environment lacks something (root, a kernel feature, a binary).`,
 		newFaultCmd(),
 		newLabCmd(),
 		newVersionCmd(),
-)
+	)
 	return root
 }
