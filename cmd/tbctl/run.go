@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	runreport "github.com/tbctl/tbctl/collectors/report"
+	"github.com/tbctl/tbctl/collectors/rundir"
 	"github.com/tbctl/tbctl/testbed/errkind"
 	"github.com/tbctl/tbctl/testbed/experiment"
 	"github.com/tbctl/tbctl/testbed/run"
@@ -28,7 +30,8 @@ func newRunCmd() *cobra.Command {
 		Short: "Run an experiment: every sweep point and repetition from a clean lab",
 		Long: `Run an experiment: for every sweep point and repetition, deploy a clean lab, start the
 role instances in order, wait through warm-up and duration, stop them, destroy the lab,
-and check the experiment's expectations. Results go to OUT/<experiment>/<run-id>/.
+and check the experiment's expectations. Results go to OUT/<experiment>/<run-id>/,
+with the report (tbctl report) in its report/ folder.
 The exit status is 1 when an expectation fails or a role fails.
 
 The first Ctrl-C stops the roles, keeps what they wrote, destroys the lab and marks the
@@ -55,6 +58,7 @@ run interrupted; a second one exits at once (then run tbctl destroy --all).`,
 				return err
 			}
 			printResult(out, res)
+			writeRunReport(out, res.Dir, quiet)
 			switch res.Status {
 			case run.StatusInterrupted:
 				return exitError{130}
@@ -166,4 +170,20 @@ func oneLine(s string) string {
 		s = s[:117] + "..."
 	}
 	return s
+}
+
+// writeRunReport writes the run's report; a report that cannot be written
+// is said, but does not change the run's outcome.
+func writeRunReport(out io.Writer, dir string, quiet bool) {
+	r, err := rundir.Open(dir)
+	if err == nil {
+		var rep runreport.Result
+		if rep, err = runreport.Write(r); err == nil {
+			if !quiet {
+				fmt.Fprintf(out, "report: %s\n", rep.HTML)
+			}
+			return
+		}
+	}
+	fmt.Fprintf(os.Stderr, "tbctl: no report: %v (try tbctl report %s)\n", err, dir)
 }

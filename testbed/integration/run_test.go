@@ -82,6 +82,24 @@ func TestQuickstart(t *testing.T) {
 		requireNoTrace(t, s.Lab)
 	}
 	requireManifestMatches(t, dir)
+	require.Contains(t, stdout, "report: "+filepath.Join(dir, "report", "report.html"))
+	require.FileExists(t, filepath.Join(dir, "report", "compare-flow1-throughput_mbps.png"))
+
+	// run → dataset → export: every run is in the tables.
+	ds := filepath.Join(t.TempDir(), "ds")
+	stdout, stderr, code = cli(t, "", nil, "dataset", "add", dir, "--to", ds)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	csvDir := filepath.Join(t.TempDir(), "csv")
+	stdout, stderr, code = cli(t, "", nil, "dataset", "export", ds, "--format", "csv", "-o", csvDir)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	runsCSV, err := os.ReadFile(filepath.Join(csvDir, "runs.csv"))
+	require.NoError(t, err)
+	require.Equal(t, 5, bytes.Count(runsCSV, []byte("\n")), "a header and four runs:\n%s", runsCSV)
+	metricsCSV, err := os.ReadFile(filepath.Join(csvDir, "metrics.csv"))
+	require.NoError(t, err)
+	for _, source := range []string{",netdev,", ",cgroup,", ",prom,", ",role,"} {
+		require.Contains(t, string(metricsCSV), source, "metrics of every default source and the roles' series")
+	}
 }
 
 // requireManifestMatches recomputes the SHA-256 of every file of a run
@@ -98,6 +116,9 @@ func requireManifestMatches(t *testing.T, dir string) {
 	require.NotEmpty(t, m.Host.Kernel)
 	seen := 0
 	require.NoError(t, filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && path == filepath.Join(dir, "report") {
+			return filepath.SkipDir // derived from the rest, written after the manifest
+		}
 		if err != nil || d.IsDir() || filepath.Base(path) == "manifest.json" {
 			return err
 		}
