@@ -203,15 +203,18 @@ func KeyMetrics(e *experiment.Experiment) []string {
 			out = append(out, m)
 		}
 	}
+	if len(e.Reproduce.Metrics) > 0 {
+		for _, m := range e.Reproduce.Metrics {
+			add(m)
+		}
+		return out
+	}
 	for _, list := range [][]*experiment.Expectation{e.Expect, e.Compare} {
 		for _, x := range list {
 			for _, r := range experiment.Refs(x.Expr) {
 				add(r.Instance + "." + r.Key)
 			}
 		}
-	}
-	for _, m := range e.Reproduce.Metrics {
-		add(m)
 	}
 	return out
 }

@@ -190,7 +190,9 @@ reproduce:
   metrics: [probe.rtt_p50_ms, flow1.throughput_mbps]
 `), "/x/k.yaml", nil)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"flow1.throughput_mbps", "flow2.throughput_mbps", "probe.rtt_p99_ms", "flow1.retransmits", "probe.rtt_p50_ms"}, KeyMetrics(e))
+	assert.Equal(t, []string{"probe.rtt_p50_ms", "flow1.throughput_mbps"}, KeyMetrics(e), "reproduce.metrics, when given, are the key metrics")
+	e.Reproduce.Metrics = nil
+	assert.Equal(t, []string{"flow1.throughput_mbps", "flow2.throughput_mbps", "probe.rtt_p99_ms", "flow1.retransmits"}, KeyMetrics(e), "else those the expectations name")
 }
 
 // Points are matched by their values whatever the label says.

@@ -141,9 +141,9 @@ type Expectation struct {
 }
 
 // Reproduce says how a rerun of the experiment from a packed artifact is
-// judged: every expectation must hold again, and every key metric (those
-// the expectations name, and Metrics) must be within Tolerance of the
-// original run's value.
+// judged: every expectation must hold again, and every key metric (Metrics
+// when given, else those the expectations name) must be within Tolerance
+// of the original run's value.
 type Reproduce struct {
 	Tolerance float64  // relative: 0.1 is 10%; DefaultTolerance when not written
 	Metrics   []string // INSTANCE.KEY, in file order

@@ -87,6 +87,21 @@ func TestCLIExitStatuses(t *testing.T) {
 	require.Contains(t, errOut, "bad.yaml:4:")
 	require.Contains(t, errOut, `"image"`)
 
+	// An experiment file is checked as an experiment, all its problems at once.
+	out, errOut, code := cli(t, "", nil, "validate", "../../experiments/quickstart.yaml", "../../topologies/demo.yaml")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "quickstart.yaml: ok (experiment, 4 runs)")
+	require.Contains(t, out, "demo.yaml: ok (lab demo")
+	badExp := writeFile(t, "bad-exp.yaml", "name: x\nclaim: c\nduration: 1\ntopology: {file: demo.yaml}\nroles:\n  a: {role: trafic, node: h1}\n")
+	_, errOut, code = cli(t, "", nil, "validate", badExp)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "bad-exp.yaml:3:11: duration: 1 has no unit")
+	demo, _ := filepath.Abs("../../topologies/demo.yaml")
+	badRole := writeFile(t, "bad-role.yaml", "name: x\nclaim: c\nduration: 1s\ntopology: {file: "+demo+"}\nroles:\n  a: {role: trafic, node: h1}\n")
+	_, errOut, code = cli(t, "", nil, "validate", badRole)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, `"trafic"`)
+
 	needRoot(t)
 	_, errOut, code = cli(t, "", []string{"TBCTL_CNI_PATH=/nonexistent"}, "deploy", "../../topologies/demo.yaml", "--name", "it-nocni")
 	require.Equal(t, 2, code, errOut)
