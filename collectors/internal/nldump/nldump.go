@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -33,7 +34,7 @@ var seqBase atomic.Uint32
 // Open makes a socket in the network namespace pinned at path ("" for the
 // caller's own).
 func Open(path string) (*Conn, error) {
-	c := &Conn{buf: make([]byte, 64<<10), seq: seqBase.Add(1 << 20)}
+	c := &Conn{buf: make([]byte, recvSize), seq: seqBase.Add(1 << 20)}
 	mk := func() error {
 		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 		if err != nil {
@@ -79,14 +80,11 @@ func (c *Conn) Dump(typ uint16, payload []byte, fn func(typ uint16, data []byte)
 	binary.NativeEndian.PutUint16(c.req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
 	binary.NativeEndian.PutUint32(c.req[8:], c.seq)
 	copy(c.req[unix.NLMSG_HDRLEN:], payload)
-	if _, err := unix.Write(c.fd, c.req); err != nil {
+	if err := c.send(); err != nil {
 		return fmt.Errorf("netlink send: %w", err)
 	}
 	for {
-		m, err := unix.Read(c.fd, c.buf)
-		if err == unix.EINTR {
-			continue
-		}
+		m, err := c.recv()
 		if err != nil {
 			return fmt.Errorf("netlink receive: %w", err)
 		}
@@ -121,5 +119,48 @@ func (c *Conn) Dump(typ uint16, payload []byte, fn func(typ uint16, data []byte)
 				return err
 			}
 		}
+	}
+}
+
+// recvSize is the receive buffer. The kernel sizes each part of a dump to
+// the largest read it has seen on the socket (up to 32 KiB): a small
+// buffer keeps its allocations to single pages, which halves the cost of
+// a dump of a few interfaces.
+const recvSize = 8192
+
+// send and recv use raw system calls: the kernel answers a dump request
+// within the send and has each next part ready when the last is read, so
+// neither call waits, and telling the Go scheduler about them (thread
+// hand-offs included) would cost more than the calls. A read that would
+// wait after all falls back to an ordinary blocking one.
+func (c *Conn) send() error {
+	for {
+		_, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(c.fd), uintptr(unsafe.Pointer(&c.req[0])), uintptr(len(c.req)))
+		switch errno {
+		case 0:
+			return nil
+		case unix.EINTR:
+			continue
+		}
+		return errno
+	}
+}
+
+func (c *Conn) recv() (int, error) {
+	for {
+		n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(c.fd), uintptr(unsafe.Pointer(&c.buf[0])), uintptr(len(c.buf)), unix.MSG_DONTWAIT, 0, 0)
+		switch errno {
+		case 0:
+			return int(n), nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			m, err := unix.Read(c.fd, c.buf)
+			if err == unix.EINTR {
+				continue
+			}
+			return m, err
+		}
+		return 0, errno
 	}
 }
