@@ -5,12 +5,15 @@ GO      := scripts/go.sh
 BIN     := bin/tbctl
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build deps deps-bench demo demo-lab test lint bench clean
+.PHONY: all build deps deps-test deps-bench demo demo-lab test lint bench clean
 
 all: build
 
 deps:
 	scripts/install-deps.sh build run
+
+deps-test:
+	scripts/install-deps.sh build run test
 
 deps-bench:
 	scripts/install-deps.sh build run bench
@@ -34,7 +37,7 @@ lint: deps
 
 # Unit tests run anywhere; integration tests (root, namespaces) run for real
 # as root and say why they skip otherwise. TBCTL_BIN lets them drive the CLI.
-test: build lint
+test: deps-test build lint
 	TBCTL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./...
 
 bench: build deps-bench

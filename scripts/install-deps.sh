@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what tbctl's build, tests and demo need on Debian/Ubuntu, and only
-# what is missing. Usage: scripts/install-deps.sh [build|run|bench]...
+# what is missing. Usage: scripts/install-deps.sh [build|run|test|bench]...
 #   build  a Go toolchain (>= 1.26)
 #   run    iproute2, CNI plugins, nftables (what a lab needs at run time)
+#   test   tcpdump (reads back the pcapng files tbctl writes)
 #   bench  Mininet and iperf3 (peers the benchmarks compare against)
 set -euo pipefail
 
@@ -43,6 +44,9 @@ for what in "${@:-build run}"; do
 			want_pkg nftables
 			want_pkg iputils-ping
 			;;
+		test)
+			want_pkg tcpdump
+			;;
 		bench)
 			want_pkg mininet
 			want_pkg bridge-utils
@@ -50,7 +54,7 @@ for what in "${@:-build run}"; do
 			want_pkg time
 			want_pkg bc
 			;;
-		*) echo "install-deps: unknown group $w (use build, run, bench)" >&2; exit 1 ;;
+		*) echo "install-deps: unknown group $w (use build, run, test, bench)" >&2; exit 1 ;;
 		esac
 	done
 done
