@@ -96,24 +96,35 @@ func (s *Scrubber) match(text string) (string, int) {
 	return "", 0
 }
 
-// Contains reports whether text still holds a listed name as a whole word
-// or any of the given addresses; tests of shared output use it.
+// Contains reports whether text still holds a listed name as a whole word,
+// and which; checks of shared output use it.
 func (s *Scrubber) Contains(text string) (string, bool) {
 	for _, name := range s.order {
-		for i := 0; ; {
-			j := strings.Index(text[i:], name)
-			if j < 0 {
-				break
-			}
-			j += i
-			end := j + len(name)
-			if (j == 0 || !isWordByte(text[j-1])) && (end == len(text) || !isWordByte(text[end])) {
-				return name, true
-			}
-			i = j + 1
+		if HasWord(text, name) {
+			return name, true
 		}
 	}
 	return "", false
+}
+
+// HasWord reports whether word stands in text as a whole word: not glued
+// to a letter or digit on either side.
+func HasWord(text, word string) bool {
+	if word == "" {
+		return false
+	}
+	for i := 0; ; {
+		j := strings.Index(text[i:], word)
+		if j < 0 {
+			return false
+		}
+		j += i
+		end := j + len(word)
+		if (j == 0 || !isWordByte(text[j-1])) && (end == len(text) || !isWordByte(text[end])) {
+			return true
+		}
+		i = j + 1
+	}
 }
 
 func isWordByte(c byte) bool {

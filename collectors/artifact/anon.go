@@ -68,15 +68,28 @@ func LoadKey(path string) (secret []byte, created bool, err error) {
 
 // rewriter rewrites what run directories say for sharing: every IP
 // address with Crypto-PAn, and, when names were added, every listed name
-// standing as a whole word by its pseudonym. Single-word names and
-// addresses go through the anonymize package's Scrubber; names that span
-// words (lab names such as quickstart-db93-0, dotted host names) are
-// replaced before it, with the same notion of a word (letters and digits).
+// standing as a whole word by its pseudonym (the anonymize package's
+// Scrubber, which also takes names that span words, such as lab names like
+// quickstart-db93-0 and dotted host names).
 type rewriter struct {
 	a     *anonymize.Anonymizer
 	sc    *anonymize.Scrubber
 	names map[string]string // every listed name → pseudonym
-	multi []string          // listed names of several words, longest first
+	paths []pathSub         // longest first
+}
+
+// pathSub replaces a folder of the packing machine (which may name its
+// user) by where its contents are in the artifact.
+type pathSub struct{ from, to string }
+
+// addPath replaces the absolute folder from, wherever it appears in text,
+// by to.
+func (w *rewriter) addPath(from, to string) {
+	if !filepath.IsAbs(from) || from == "/" {
+		return
+	}
+	w.paths = append(w.paths, pathSub{filepath.Clean(from), to})
+	sort.SliceStable(w.paths, func(i, j int) bool { return len(w.paths[i].from) > len(w.paths[j].from) })
 }
 
 func newRewriter(a *anonymize.Anonymizer) *rewriter {
@@ -91,16 +104,12 @@ func (w *rewriter) addName(kind, name string) {
 	}
 	w.sc.AddName(kind, name)
 	w.names[name] = w.a.Name(kind, name)
-	if strings.IndexFunc(name, func(r rune) bool { return r > 0x7f || !isWordByte(byte(r)) }) >= 0 {
-		w.multi = append(w.multi, name)
-		sort.SliceStable(w.multi, func(i, j int) bool { return len(w.multi[i]) > len(w.multi[j]) })
-	}
 }
 
 // text rewrites addresses and listed names in s.
 func (w *rewriter) text(s string) string {
-	for _, name := range w.multi {
-		s = replaceWord(s, name, w.names[name])
+	for _, p := range w.paths {
+		s = strings.ReplaceAll(s, p.from, p.to)
 	}
 	return w.sc.String(s)
 }
@@ -113,7 +122,7 @@ func (w *rewriter) leak(s string) (string, bool) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if wordIndex(s, n, 0) >= 0 {
+		if anonymize.HasWord(s, n) {
 			return n, true
 		}
 	}
@@ -127,43 +136,6 @@ func (w *rewriter) pathOf(rel string) string {
 		parts[i] = w.text(p)
 	}
 	return strings.Join(parts, "/")
-}
-
-func isWordByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-// wordIndex finds name in s from byte from on, standing as whole words:
-// not glued to a letter or digit on either side.
-func wordIndex(s, name string, from int) int {
-	for i := from; i <= len(s)-len(name); {
-		j := strings.Index(s[i:], name)
-		if j < 0 {
-			return -1
-		}
-		j += i
-		end := j + len(name)
-		if (j == 0 || !isWordByte(s[j-1])) && (end == len(s) || !isWordByte(s[end])) {
-			return j
-		}
-		i = j + 1
-	}
-	return -1
-}
-
-func replaceWord(s, name, repl string) string {
-	var b strings.Builder
-	last := 0
-	for i := wordIndex(s, name, 0); i >= 0; i = wordIndex(s, name, last) {
-		b.WriteString(s[last:i])
-		b.WriteString(repl)
-		last = i + len(name)
-	}
-	if last == 0 {
-		return s
-	}
-	b.WriteString(s[last:])
-	return b.String()
 }
 
 // isText tells whether a file is rewritten as text.
@@ -245,7 +217,7 @@ func nameClashes(exp *experiment.Experiment, topology string, names map[string]s
 	var out []string
 	clash := func(where, text string) {
 		for _, n := range sortedKeys(names) {
-			if wordIndex(text, n, 0) >= 0 {
+			if anonymize.HasWord(text, n) {
 				out = append(out, fmt.Sprintf("%s (%q) uses the name %s", where, text, n))
 			}
 		}

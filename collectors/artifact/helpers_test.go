@@ -272,7 +272,9 @@ func problemText(rep *Report) string { return problemLines(rep.Problems) }
 // containsBounded reports s containing tok not glued to a letter, digit,
 // dot or colon on either side.
 func containsBounded(s, tok string) bool {
-	glued := func(c byte) bool { return isWordByte(c) || c == '.' || c == ':' }
+	glued := func(c byte) bool {
+		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == ':'
+	}
 	for i := 0; ; {
 		j := strings.Index(s[i:], tok)
 		if j < 0 {

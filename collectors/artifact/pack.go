@@ -446,6 +446,16 @@ func stageRun(r *rundir.Run, top string, rw *rewriter) (*runInfo, error) {
 	}
 	rel := path.Join(RunsDir, exp, id)
 	dest := filepath.Join(top, filepath.FromSlash(rel))
+	if rw != nil {
+		// Summaries and manifests hold absolute paths of the packing
+		// machine, which name its folders and often its user.
+		if abs, err := filepath.Abs(r.Path); err == nil {
+			rw.addPath(abs, rel)
+		}
+		if f := r.Manifest.File; filepath.IsAbs(f) {
+			rw.addPath(filepath.Dir(f), ".")
+		}
+	}
 	files, err := r.Files()
 	if err != nil {
 		return nil, err
