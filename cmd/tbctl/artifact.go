@@ -41,7 +41,8 @@ func newArtifactPackCmd() *cobra.Command {
 		Use:   "pack RUN_DIR... -o FILE",
 		Short: "Pack finished run directories into one archive",
 		Long: `Pack finished run directories (runs/<experiment>/<run-id>) into one deterministic
-archive: the same runs give the same bytes. Half-written or interrupted runs, and runs
+archive: the same runs packed by the same tbctl on the same machine give the same bytes
+(tool.json and environment.json describe the packer). Half-written or interrupted runs, and runs
 whose files no longer match their manifest.json, are refused. An existing FILE is kept
 unless --force is given.
 
@@ -135,11 +136,12 @@ run's experiment from its experiment.yaml (new run directories go to --out), and
 every run of the sweep, matched by its sweep values, each expectation's original and new
 outcome, and each key metric's original value, new value and relative difference.
 
-Key metrics are the INSTANCE.KEY metrics the experiment's expect and compare lines name,
-and those under reproduce.metrics; a metric is within tolerance when |new - original| is
-at most the experiment's reproduce.tolerance (10% when not given) of |original|. The
-exit status is 0 when every expectation holds again and every key metric is within
-tolerance, 1 otherwise.`,
+Key metrics are those the experiment lists under reproduce.metrics or, when it lists
+none, the INSTANCE.KEY metrics its expect and compare lines name; a metric is within
+tolerance when |new - original| is at most the experiment's reproduce.tolerance (10% when
+not given) of |original|. The exit status is 0 when every expectation holds again and
+every key metric is within tolerance, 1 otherwise, 2 when the machine cannot run labs
+(not root, a missing kernel feature), and 130 after Ctrl-C.`,
 		Example: `  sudo tbctl artifact reproduce quickstart.tar.gz
   sudo tbctl artifact reproduce quickstart.tar.gz --out /tmp/rerun --set duration=2s`,
 		Args: cobra.ExactArgs(1),

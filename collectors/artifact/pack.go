@@ -46,6 +46,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tbctl/tbctl/collectors/anonymize"
+	"github.com/tbctl/tbctl/collectors/report"
 	"github.com/tbctl/tbctl/collectors/rundir"
 	"github.com/tbctl/tbctl/testbed/errkind"
 	"github.com/tbctl/tbctl/testbed/experiment"
@@ -455,12 +456,25 @@ func stageRun(r *rundir.Run, top string, rw *rewriter) (*runInfo, error) {
 		if f := r.Manifest.File; filepath.IsAbs(f) {
 			rw.addPath(filepath.Dir(f), ".")
 		}
+		// Where the runs were when they ran, for a run directory that
+		// was moved since.
+		for _, p := range r.Points {
+			rw.addPath(p.Dir, path.Join(rel, p.Rel))
+		}
 	}
 	files, err := r.Files()
 	if err != nil {
 		return nil, err
 	}
+	hadReport := false
 	for _, f := range files {
+		if rw != nil && strings.HasPrefix(f, rundir.ReportDir+"/") {
+			// The report's plots are images of names and addresses
+			// that text rewriting cannot reach: it is made again from
+			// the anonymized copy below.
+			hadReport = true
+			continue
+		}
 		src := filepath.Join(r.Path, filepath.FromSlash(f))
 		target := f
 		if rw != nil {
@@ -493,6 +507,11 @@ func stageRun(r *rundir.Run, top string, rw *rewriter) (*runInfo, error) {
 	}
 	if probs, err := staged.Verify(); err != nil || len(probs) > 0 {
 		return nil, fmt.Errorf("%s: the packed copy does not verify (%v): %v", rel, err, probs)
+	}
+	if hadReport {
+		if _, err := report.Write(staged); err != nil {
+			return nil, fmt.Errorf("%s: the report of the anonymized copy: %w", rel, err)
+		}
 	}
 	ri := &runInfo{Rel: rel, Run: staged}
 	expFile, topo, err := staged.Inputs()
@@ -561,6 +580,9 @@ func checkNoNames(top string, rw *rewriter) error {
 		}
 		if !isText(rel, data) {
 			data = nil
+		}
+		if ext := path.Ext(rel); ext == ".html" || ext == ".svg" {
+			data = withoutMarkup(data)
 		}
 		if n, ok := rw.leak(rel + "\n" + string(data)); ok {
 			return fmt.Errorf("anonymization left the name %q in %s; not packing (a bug of tbctl)", n, rel)
@@ -746,4 +768,17 @@ func oneLine(s string) string {
 		s = s[:197] + "..."
 	}
 	return s
+}
+
+var (
+	styleRE = regexp.MustCompile(`(?s)<style[^>]*>.*?</style>`)
+	tagRE   = regexp.MustCompile(`</?[A-Za-z][A-Za-z0-9:-]*`)
+)
+
+// withoutMarkup drops what tbctl's own HTML and SVG are made of (style
+// sheets and tag names, such as <h1> or <g>, which a node may be named
+// like) and keeps text and attribute values, where names could leak.
+func withoutMarkup(data []byte) []byte {
+	data = styleRE.ReplaceAll(data, nil)
+	return tagRE.ReplaceAll(data, []byte("<"))
 }

@@ -192,8 +192,8 @@ func orNone(list []string) string {
 }
 
 // KeyMetrics are the INSTANCE.KEY metrics a rerun is compared on: those
-// the experiment's expect and compare expressions name, in the order
-// written, then those listed under reproduce.metrics.
+// listed under reproduce.metrics or, when none are, those the experiment's
+// expect and compare expressions name, in the order written.
 func KeyMetrics(e *experiment.Experiment) []string {
 	var out []string
 	seen := map[string]bool{}

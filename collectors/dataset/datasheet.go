@@ -244,7 +244,11 @@ func renderDatasheet(name string, m *Manifest, runs []RunRow, faults []FaultRow,
 		} else {
 			p("Names (nodes, host, labs) were kept. ")
 		}
-		p("Not rewritten: numbers and times, MAC addresses, interface, role instance and experiment names.\n\n")
+		p("Not rewritten: numbers and times, MAC addresses, interface, role instance and experiment names")
+		if a.Names {
+			p(" (but any word equal to a node, host or lab name was replaced too, wherever it stood: a node called `rr` also renames the traffic mode `rr`)")
+		}
+		p(".\n\n")
 	}
 
 	// How to read.

@@ -101,7 +101,7 @@ func Open(path string) (*Run, error) {
 	for _, e := range r.Index.Runs {
 		p := &Point{Rel: e.Dir, Path: filepath.Join(path, e.Dir)}
 		if err := readJSON(filepath.Join(p.Path, SummaryFile), &p.Point); err != nil {
-			return nil, errkind.User("%s is a half-written run: run %q: %v", path, e.Label, err)
+			return nil, errkind.User("%s is a half-written or damaged run: run %q: %v", path, e.Label, err)
 		}
 		r.Points = append(r.Points, p)
 	}

@@ -655,7 +655,7 @@ var (
 )
 
 // reproduce decodes how a rerun is judged: a tolerance written as a
-// percentage and the key metrics beyond those the expectations name.
+// percentage and the key metrics (instead of those the expectations name).
 func (p *parser) reproduce(n *yaml.Node, e *Experiment) {
 	if isNull(n) {
 		return
