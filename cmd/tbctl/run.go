@@ -5,9 +5,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -57,8 +55,7 @@ run interrupted; a second one exits at once (then run tbctl destroy --all).`,
 			if err != nil {
 				return err
 			}
-			printResult(out, res)
-			writeRunReport(out, res.Dir, quiet)
+			showRun(out, res.Dir, quiet)
 			switch res.Status {
 			case run.StatusInterrupted:
 				return exitError{130}
@@ -132,58 +129,22 @@ func providerName(p string) string {
 	return p
 }
 
-func printResult(out io.Writer, res *run.Result) {
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tSTATUS\tEXPECTATION\tRESULT")
-	for _, r := range res.Runs {
-		if len(r.Checks) == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t-\t%s\n", r.Label, r.Status, oneLine(r.Error))
-		}
-		for i, c := range r.Checks {
-			label, status := r.Label, r.Status
-			if i > 0 {
-				label, status = "", ""
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", label, status, c.Text, verdict(c))
-		}
-	}
-	for _, c := range res.Compare {
-		fmt.Fprintf(tw, "across runs\t\t%s\t%s\n", c.Text, verdict(c))
-	}
-	tw.Flush()
-	fmt.Fprintf(out, "\n%s: run directory %s\n", strings.ToUpper(res.Status), res.Dir)
-}
-
-func verdict(c run.Check) string {
-	switch {
-	case c.Error != "":
-		return "ERROR " + c.Error
-	case c.OK:
-		return "pass (" + c.Detail + ")"
-	}
-	return "FAIL (" + c.Detail + ")"
-}
-
-func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "\n", "; ")
-	if len(s) > 120 {
-		s = s[:117] + "..."
-	}
-	return s
-}
-
-// writeRunReport writes the run's report; a report that cannot be written
-// is said, but does not change the run's outcome.
-func writeRunReport(out io.Writer, dir string, quiet bool) {
+// showRun prints the run's table from its run directory and writes its
+// report; a report that cannot be written is said, but does not change the
+// run's outcome.
+func showRun(out io.Writer, dir string, quiet bool) {
 	r, err := rundir.Open(dir)
-	if err == nil {
-		var rep runreport.Result
-		if rep, err = runreport.Write(r); err == nil {
-			if !quiet {
-				fmt.Fprintf(out, "report: %s\n", rep.HTML)
-			}
-			return
-		}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tbctl: the run directory does not open: %v\n", err)
+		return
 	}
-	fmt.Fprintf(os.Stderr, "tbctl: no report: %v (try tbctl report %s)\n", err, dir)
+	runreport.Table(out, r)
+	rep, err := runreport.Write(r)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tbctl: no report: %v (try tbctl report %s)\n", err, dir)
+		return
+	}
+	if !quiet {
+		fmt.Fprintf(out, "report: %s\n", rep.HTML)
+	}
 }

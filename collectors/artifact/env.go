@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tbctl/tbctl/internal/proc"
 	"github.com/tbctl/tbctl/testbed/run"
 )
 
@@ -138,14 +139,14 @@ func CaptureEnvironment() Environment {
 	e := Environment{
 		Note:  "The machine this artifact was packed on (each run's manifest.json records the machine it ran on).",
 		Tbctl: Self(),
-		CPU:   CPU{Model: procField("/proc/cpuinfo", "model name"), Count: runtime.NumCPU()},
+		CPU:   CPU{Model: proc.Field("/proc/cpuinfo", "model name"), Count: runtime.NumCPU()},
 		Root:  os.Geteuid() == 0,
 	}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
 		e.Kernel = Kernel{Release: unix.ByteSliceToString(u.Release[:]), Version: unix.ByteSliceToString(u.Version[:]), Machine: unix.ByteSliceToString(u.Machine[:])}
 	}
-	if f := strings.Fields(procField("/proc/meminfo", "MemTotal")); len(f) > 0 {
+	if f := strings.Fields(proc.Field("/proc/meminfo", "MemTotal")); len(f) > 0 {
 		e.MemoryKB, _ = strconv.ParseInt(f[0], 10, 64)
 	}
 	e.OS = osRelease()
@@ -311,20 +312,4 @@ func moduleState(name, config string, cfg map[string]string, mods modules) (*boo
 		return &no, "not loaded, not built in, no module installed"
 	}
 	return nil, "unknown: not loaded, and no kernel config or module index to tell"
-}
-
-func procField(path, key string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
 }

@@ -398,7 +398,7 @@ func TestRefusals(t *testing.T) {
 		{"half-written", dir, []string{halfWritten}, dataset.Options{}, "is a half-written run: it has no manifest.json"},
 		{"half-written with a whole one", dir, []string{single, halfWritten}, dataset.Options{}, "half-written"},
 		{"interrupted", dir, []string{interrupted}, dataset.Options{}, "was interrupted"},
-		{"changed since the run", dir, []string{changed}, dataset.Options{}, "does not match its manifest (metrics.jsonl: changed"},
+		{"changed since the run", dir, []string{changed}, dataset.Options{}, "metrics.jsonl: changed (sha256"},
 		{"not a run directory", dir, []string{filepath.Join(root, "nowhere")}, dataset.Options{}, "no such run directory"},
 		{"another schema version", otherSchema, []string{single}, dataset.Options{}, "is a dataset of schema version 2; this tbctl writes schema version 1"},
 		{"not a dataset", notDataset, []string{single}, dataset.Options{}, "is not a dataset (it has no dataset.json) and is not empty"},

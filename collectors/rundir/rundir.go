@@ -438,3 +438,28 @@ func (r *Run) Names() (host string, labs, nodes []string) {
 	}
 	return r.Manifest.Host.Hostname, labs, nodes
 }
+
+// OpenWhole opens a run directory to build on (a dataset, an artifact): it
+// must be whole, not interrupted, and match its manifest. Each problem is
+// named in the error.
+func OpenWhole(path string) (*Run, error) {
+	r, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Whole(); err != nil {
+		return nil, err
+	}
+	probs, err := r.Verify()
+	if err != nil {
+		return nil, errkind.User("%s: %v", path, err)
+	}
+	if len(probs) > 0 {
+		var list []string
+		for _, p := range probs {
+			list = append(list, filepath.ToSlash(filepath.Join(path, p.File))+": "+p.What)
+		}
+		return nil, errkind.User("%s does not match its manifest (%s): it was changed after the run, and only runs as they were recorded are used", path, strings.Join(list, "; "))
+	}
+	return r, nil
+}

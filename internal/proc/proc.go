@@ -1,9 +1,11 @@
-// Package proc reads what tbctl needs to know about a process from
-// /proc/PID/stat: when it started, so that a recorded PID is not mistaken
-// for a later process that reused it, and its state.
+// Package proc reads what tbctl needs from /proc: when a process started,
+// so that a recorded PID is not mistaken for a later process that reused
+// it, and its state (/proc/PID/stat); and lines of files such as
+// /proc/cpuinfo and /proc/meminfo.
 package proc
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"strconv"
@@ -27,4 +29,22 @@ func Stat(pid int) (start uint64, state byte, err error) {
 	}
 	start, err = strconv.ParseUint(f[19], 10, 64)
 	return start, f[0][0], err
+}
+
+// Field returns the value of the "key: value" line of a /proc file such
+// as /proc/cpuinfo or /proc/meminfo, trimmed; "" when there is none.
+func Field(path, key string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }

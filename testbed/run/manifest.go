@@ -1,7 +1,6 @@
 package run
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
@@ -15,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tbctl/tbctl/internal/proc"
 	"github.com/tbctl/tbctl/roles"
 	"github.com/tbctl/tbctl/testbed/experiment"
 )
@@ -153,29 +153,13 @@ func hostInfo() Host {
 	if unix.Uname(&u) == nil {
 		h.Kernel = unix.ByteSliceToString(u.Release[:])
 	}
-	h.CPU = procField("/proc/cpuinfo", "model name")
-	if f := strings.Fields(procField("/proc/meminfo", "MemTotal")); len(f) > 0 {
+	h.CPU = proc.Field("/proc/cpuinfo", "model name")
+	if f := strings.Fields(proc.Field("/proc/meminfo", "MemTotal")); len(f) > 0 {
 		for _, c := range f[0] {
 			h.MemoryKB = h.MemoryKB*10 + int64(c-'0')
 		}
 	}
 	return h
-}
-
-func procField(path, key string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
 }
 
 // writeIndex lists the runs of a sweep with their status and directory.
