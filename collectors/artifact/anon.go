@@ -2,11 +2,9 @@ package artifact
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -30,40 +28,11 @@ var textExts = map[string]bool{
 	".html": true, ".htm": true, ".svg": true, ".csv": true, ".txt": true, ".tsv": true,
 }
 
-// minSecret is the shortest secret a key file may hold.
-const minSecret = 16
-
 // LoadKey reads the anonymization secret from path, creating the file with
 // 32 random bytes (mode 0600) when it does not exist. created says whether
 // it did.
 func LoadKey(path string) (secret []byte, created bool, err error) {
-	secret, err = os.ReadFile(path)
-	switch {
-	case err == nil:
-		if len(secret) < minSecret {
-			return nil, false, fmt.Errorf("key file %s holds %d bytes; it needs at least %d (remove it to have a fresh 32-byte key made)", path, len(secret), minSecret)
-		}
-		return secret, false, nil
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, false, fmt.Errorf("key file: %w", err)
-	}
-	secret = make([]byte, anonymize.KeySize)
-	if _, err := rand.Read(secret); err != nil {
-		return nil, false, err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, false, fmt.Errorf("create key file: %w", err)
-	}
-	_, err = f.Write(secret)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		return nil, false, fmt.Errorf("write key file: %w", err)
-	}
-	return secret, true, nil
+	return anonymize.LoadKeyFile(path, true)
 }
 
 // rewriter rewrites what run directories say for sharing: every IP

@@ -24,7 +24,6 @@
 package dataset
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -523,7 +522,7 @@ func removeStale(dir string) error {
 }
 
 // KeySize is the size of a key file created by [Add].
-const KeySize = 32
+const KeySize = anonymize.KeySize
 
 // KeyFingerprint identifies a dataset secret without revealing it: the
 // first 8 bytes of SHA-256 over a fixed label and the secret, in hex.
@@ -545,39 +544,14 @@ func loadKey(dir, path string, needExisting bool) (key []byte, abs string, creat
 	if inside(dir, abs) {
 		return nil, "", false, errkind.User("--key-file %s is inside the dataset %s: keep the key outside what you share", path, dir)
 	}
-	key, err = os.ReadFile(abs)
+	key, created, err = anonymize.LoadKeyFile(abs, !needExisting)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if needExisting {
-			return nil, "", false, errkind.User("%s is an anonymized dataset and the key file %s does not exist: give the key file it was made with", dir, path)
-		}
-		key = make([]byte, KeySize)
-		if _, err := rand.Read(key); err != nil {
-			return nil, "", false, err
-		}
-		f, err := os.OpenFile(abs, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-		if err != nil {
-			return nil, "", false, fmt.Errorf("create key file: %w", err)
-		}
-		_, err = f.Write(key)
-		if e := f.Sync(); err == nil {
-			err = e
-		}
-		if e := f.Close(); err == nil {
-			err = e
-		}
-		if err != nil {
-			os.Remove(abs)
-			return nil, "", false, fmt.Errorf("create key file: %w", err)
-		}
-		return key, abs, true, nil
+	case errors.Is(err, anonymize.ErrNoKeyFile):
+		return nil, "", false, errkind.User("%s is an anonymized dataset and the key file %s does not exist: give the key file it was made with", dir, path)
 	case err != nil:
-		return nil, "", false, errkind.User("key file: %v", err)
+		return nil, "", false, errkind.User("%v", err)
 	}
-	if len(key) < 16 {
-		return nil, "", false, errkind.User("key file %s holds %d bytes: a dataset secret needs at least 16 (delete it to have 32 random bytes made)", path, len(key))
-	}
-	return key, abs, false, nil
+	return key, abs, created, nil
 }
 
 // inside reports whether path is dir or below it, symbolic links resolved
