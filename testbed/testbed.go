@@ -20,6 +20,7 @@ import (
 	"github.com/tbctl/tbctl/testbed/fault"
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/provider"
+	_ "github.com/tbctl/tbctl/testbed/provider/clab" // registers the containerlab provider
 	"github.com/tbctl/tbctl/testbed/provider/netns"
 	"github.com/tbctl/tbctl/testbed/supervisor"
 	"github.com/tbctl/tbctl/testbed/topo"
@@ -206,8 +207,11 @@ func Destroy(ctx context.Context, name string) error {
 	}
 	defer unlock()
 	rec, _ := l.Load() // a missing or torn record still lets names be swept
+	if rec == nil {
+		return sweep(ctx, l)
+	}
 	pname := DefaultProvider
-	if rec != nil && rec.Provider != "" {
+	if rec.Provider != "" {
 		pname = rec.Provider
 	}
 	p, err := provider.Get(pname)
@@ -229,6 +233,26 @@ func Destroy(ctx context.Context, name string) error {
 	// killed before it removed them.
 	if err := cgroup.RemoveLab(name); err != nil {
 		return fmt.Errorf("destroy %s: %w", name, err)
+	}
+	return l.Remove()
+}
+
+// sweep destroys a lab whose record is lost, and with it which provider
+// made it: every provider that can run here removes what it would have
+// made, by name.
+func sweep(ctx context.Context, l *lab.Lab) error {
+	supervisor.Stop(l)
+	var errs []error
+	for _, pname := range provider.Names() {
+		p, _ := provider.Get(pname)
+		if p.Preflight(ctx, nil) != nil {
+			continue
+		}
+		errs = append(errs, p.Destroy(ctx, l, nil))
+	}
+	errs = append(errs, cgroup.RemoveLab(l.Name))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("destroy %s: %w", l.Name, err)
 	}
 	return l.Remove()
 }

@@ -1,0 +1,129 @@
+// Package clab is the containerlab provider: it writes a lab's topology as
+// a containerlab file, has the containerlab command deploy, inspect and
+// destroy it, and pins each container's network namespace where the netns
+// provider keeps its nodes' (/run/netns/<prefix>-<lab>-<node>). From there
+// on a lab is the same to the rest of tbctl: linux and bridge nodes are
+// configured by the netns provider's code (netns.Adopt), commands and
+// roles run from the host inside a node's network namespace, and faults
+// and collectors find the namespaces by name.
+//
+// It touches only the containerlab lab named after the tbctl lab (its
+// containers, its management Docker network and its folder under the lab's
+// directory), the pins of its containers' namespaces, processes in them,
+// and tbctl's node image.
+package clab
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/tbctl/tbctl/testbed/errkind"
+	"github.com/tbctl/tbctl/testbed/lab"
+	"github.com/tbctl/tbctl/testbed/provider"
+	"github.com/tbctl/tbctl/testbed/provider/netns"
+	"github.com/tbctl/tbctl/testbed/topo"
+)
+
+// Name is the provider's name for --provider.
+const Name = "containerlab"
+
+func init() { provider.Register(&Provider{}) }
+
+// Provider runs labs in containers through containerlab.
+type Provider struct {
+	ns netns.Provider // runs commands in nodes and reads their interfaces
+}
+
+func (*Provider) Name() string { return Name }
+
+// Kinds are every kind: those tbctl configures (linux, bridge, host) and
+// any other, which containerlab runs from its image.
+func (*Provider) Kinds() map[string]bool { return nil }
+
+// Preflight checks for root, a reachable Docker engine and the containerlab
+// command, and that what the topology asks for can be done here.
+func (*Provider) Preflight(ctx context.Context, t *topo.Topology) error {
+	if os.Geteuid() != 0 {
+		return errkind.Env("run tbctl as root (sudo tbctl ...)", "the containerlab provider needs root")
+	}
+	if _, err := exec.LookPath("docker"); err != nil {
+		return errkind.Env("install Docker Engine (apt-get install docker.io) and start it", "the containerlab provider needs Docker: no docker command")
+	}
+	if out, err := exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Version}}").CombinedOutput(); err != nil {
+		return errkind.Env("start the Docker engine (systemctl start docker)", "the Docker engine does not answer: %s", firstLine(out, err))
+	}
+	if _, err := containerlab(); err != nil {
+		return err
+	}
+	if t != nil {
+		return check(t)
+	}
+	return nil
+}
+
+// containerlab finds the containerlab command: TBCTL_CONTAINERLAB, then
+// PATH, then where `make containerlab` installs it.
+func containerlab() (string, error) {
+	if p := os.Getenv("TBCTL_CONTAINERLAB"); p != "" {
+		return p, nil
+	}
+	if p, err := exec.LookPath("containerlab"); err == nil {
+		return p, nil
+	}
+	if _, err := os.Stat("/usr/local/bin/containerlab"); err == nil {
+		return "/usr/local/bin/containerlab", nil
+	}
+	return "", errkind.Env("install containerlab (make containerlab builds v0.60.0 from the Go module proxy)", "the containerlab provider needs the containerlab command, which is not on PATH")
+}
+
+// run runs a command and returns its combined output; a failure carries
+// the output's last lines.
+func run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return out.Bytes(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, tail(out.String(), 8))
+	}
+	return out.Bytes(), nil
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func firstLine(out []byte, err error) string {
+	s := strings.TrimSpace(string(out))
+	if s == "" {
+		return err.Error()
+	}
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+func joinLines(list []string) string { return strings.Join(list, "\n") }
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// Exec runs a command in a node's network namespace with the host's files,
+// as on the netns provider.
+func (p *Provider) Exec(ctx context.Context, l *lab.Lab, rec *lab.Record, node string, argv []string, stdio provider.Stdio) (int, error) {
+	return p.ns.Exec(ctx, l, rec, node, argv, stdio)
+}
+
+// Start starts a role instance in a node's network namespace, as on the
+// netns provider.
+func (p *Provider) Start(l *lab.Lab, rec *lab.Record, node string, cmd *exec.Cmd) error {
+	return p.ns.Start(l, rec, node, cmd)
+}

@@ -1,0 +1,139 @@
+package clab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/tbctl/tbctl/testbed/lab"
+	"github.com/tbctl/tbctl/testbed/provider"
+	"github.com/tbctl/tbctl/testbed/provider/netns"
+	"github.com/tbctl/tbctl/testbed/topo"
+)
+
+// fileOf is where a lab's containerlab file is; containerlab keeps its own
+// folder for the lab (clab-<name>) beside it.
+func fileOf(l *lab.Lab) string { return filepath.Join(l.Dir, "clab", "topology.clab.yml") }
+
+// Deploy writes the containerlab file, has containerlab deploy it, pins
+// every container's network namespace and configures the nodes tbctl owns.
+func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *topo.Topology, prog provider.Progress) error {
+	cl, err := containerlab()
+	if err != nil {
+		return err
+	}
+	prog.Start("build node image", 1)
+	image, err := nodeImage(ctx)
+	prog.End(err)
+	if err != nil {
+		return err
+	}
+	// The management subnet is chosen, and taken by containerlab's Docker
+	// network, under the global lock, so two labs never share one.
+	unlock, err := lab.LockAll()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if unlock != nil {
+			unlock()
+		}
+	}()
+	subnet := t.Mgmt.IPv4Subnet
+	if !subnet.IsValid() {
+		if subnet, err = netns.FreeMgmtSubnet(len(t.Nodes) + 3); err != nil {
+			return err
+		}
+	}
+	rec.MgmtNet, rec.MgmtIPv4 = mgmtNetwork(rec), subnet.String()
+	if rec.Mechanisms == nil {
+		rec.Mechanisms = map[string]string{}
+	}
+	rec.Mechanisms["node image"] = image
+	if v, err := run(ctx, cl, "version", "--short"); err == nil {
+		rec.Mechanisms["containerlab"] = strings.TrimSpace(string(v))
+	}
+	if err := l.Save(rec); err != nil {
+		return err
+	}
+	data, adopt, err := translate(rec, t, image, subnet.String())
+	if err != nil {
+		return err
+	}
+	file := fileOf(l)
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		return err
+	}
+
+	prog.Start("containerlab deploy", 1)
+	out, err := run(ctx, cl, "deploy", "-t", file)
+	os.WriteFile(filepath.Join(filepath.Dir(file), "deploy.log"), out, 0o644)
+	prog.End(err)
+	if err != nil {
+		return err
+	}
+	unlock()
+	unlock = nil
+
+	var nodes []*topo.Node
+	for _, n := range t.Nodes {
+		if n.Kind != topo.KindHost {
+			nodes = append(nodes, n)
+		}
+	}
+	prog.Start("pin container namespaces", len(nodes))
+	pids, err := containerPIDs(ctx, rec, nodes)
+	if err == nil {
+		for _, n := range nodes {
+			if err = netns.PinProcess(netns.NamespacePath(rec, n.Name), pids[n.Name]); err != nil {
+				err = fmt.Errorf("node %s: %w", n.Name, err)
+				break
+			}
+			prog.Add(1)
+		}
+	}
+	prog.End(err)
+	if err != nil {
+		return err
+	}
+	return netns.Adopt(ctx, l, rec, adopt, prog)
+}
+
+// containerName is the container of a node.
+func containerName(rec *lab.Record, node string) string {
+	return "clab-" + labName(rec) + "-" + node
+}
+
+// containerPIDs reads the process of every node's container.
+func containerPIDs(ctx context.Context, rec *lab.Record, nodes []*topo.Node) (map[string]int, error) {
+	args := []string{"inspect", "--format", "{{.Name}} {{.State.Pid}}"}
+	for _, n := range nodes {
+		args = append(args, containerName(rec, n.Name))
+	}
+	out, err := run(ctx, "docker", args...)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		name, pid, _ := strings.Cut(line, " ")
+		if n, err := strconv.Atoi(pid); err == nil && n > 0 {
+			byName[strings.TrimPrefix(name, "/")] = n
+		}
+	}
+	pids := map[string]int{}
+	for _, n := range nodes {
+		pid, ok := byName[containerName(rec, n.Name)]
+		if !ok {
+			return nil, fmt.Errorf("node %s: container %s is not running", n.Name, containerName(rec, n.Name))
+		}
+		pids[n.Name] = pid
+	}
+	return pids, nil
+}
