@@ -68,6 +68,7 @@ run interrupted; a second one exits at once (then run tbctl destroy --all).`,
 	fl := cmd.Flags()
 	fl.StringVar(&o.Out, "out", "runs", "where run directories go")
 	fl.StringArrayVar(&o.Sets, "set", nil, "override a value of the experiment, KEY=VALUE (repeatable), e.g. --set duration=5s --set roles.flow1.params.streams=4")
+	fl.StringVar(&o.Provider, "provider", "", "run the labs on this provider (netns, containerlab); default: the experiment's, else the topology's, else netns")
 	fl.BoolVar(&o.Keep, "keep", false, "leave the last run's lab up for inspection")
 	fl.BoolVar(&dryRun, "dry-run", false, "print the resolved plan and run nothing")
 	fl.BoolVarP(&quiet, "quiet", "q", false, "no progress, only the result table")

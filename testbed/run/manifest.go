@@ -29,7 +29,8 @@ type Manifest struct {
 	FileSHA256 string            `json:"fileSHA256"` // of the experiment file as given
 	RunID      string            `json:"runId"`
 	Provider   string            `json:"provider"`
-	Parameters map[string]any    `json:"parameters"` // the experiment document after --set
+	Mechanisms map[string]string `json:"mechanisms,omitempty"` // how the labs were served (emulation, containerlab version, node image)
+	Parameters map[string]any    `json:"parameters"`           // the experiment document after --set
 	Seeds      []int64           `json:"seeds"`
 	Start      Stamp             `json:"start"`
 	End        Stamp             `json:"end"`
@@ -87,6 +88,12 @@ func (m *manifest) finish(res *Result) {
 	m.m.Status = res.Status
 	for _, r := range res.Runs {
 		m.m.Seeds = append(m.m.Seeds, r.Seed)
+		for k, v := range r.Mechanisms {
+			if m.m.Mechanisms == nil {
+				m.m.Mechanisms = map[string]string{}
+			}
+			m.m.Mechanisms[k] = v
+		}
 	}
 }
 

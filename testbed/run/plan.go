@@ -26,6 +26,7 @@ type Plan struct {
 	Seed     int64
 	TopoSrc  []byte // the topology file to deploy
 	Topology *topo.Topology
+	Provider string             // the provider that deploys it
 	Waves    [][]*instance.Spec // instances in start order
 
 	Dir string // set when it runs
@@ -117,7 +118,7 @@ func planPoint(exp *experiment.Experiment, pt experiment.Point) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, _, err := testbed.ResolveData(src, name, exp.Provider)
+	t, prov, err := testbed.ResolveData(src, name, exp.Provider)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +126,7 @@ func planPoint(exp *experiment.Experiment, pt experiment.Point) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Exp: exp, Point: pt, TopoSrc: src, Topology: t}
+	p := &Plan{Exp: exp, Point: pt, TopoSrc: src, Topology: t, Provider: prov.Name()}
 	var errs []string
 	for _, c := range exp.Collect.Captures {
 		if n := t.Node(c.Node); n == nil || n.Kind == topo.KindHost {

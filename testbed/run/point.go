@@ -32,8 +32,12 @@ type Point struct {
 	Checks    []Check                 `json:"expectations"`
 	Schedule  []*experiment.FaultSpec `json:"schedule,omitempty"` // the faults asked for, chaos draws included
 	Faults    []*fault.Fault          `json:"faults,omitempty"`   // ground truth: every fault and how it ended
-	Start     time.Time               `json:"start"`
-	End       time.Time               `json:"end"`
+	Provider  string                  `json:"provider,omitempty"`
+	// Mechanisms says how the lab's features were served: the emulation
+	// used, and on the containerlab provider its version and node image.
+	Mechanisms map[string]string `json:"mechanisms,omitempty"`
+	Start      time.Time         `json:"start"`
+	End        time.Time         `json:"end"`
 }
 
 // runPoint carries out one run and never leaves its lab behind unless keep
@@ -58,14 +62,15 @@ func runPoint(ctx context.Context, pl *Plan, i, n int, keep bool, prog Progress)
 	}
 
 	phase("deploy", 0)
-	rec, err := testbed.Deploy(ctx, testbed.DeployOptions{File: filepath.Join(pl.Dir, "topology.yaml"), Name: pl.Lab, Progress: quiet{}})
+	rec, err := testbed.Deploy(ctx, testbed.DeployOptions{File: filepath.Join(pl.Dir, "topology.yaml"), Provider: pl.Provider, Name: pl.Lab, Progress: quiet{}})
 	if err != nil {
 		pt.fail(err)
 		tl.Emit("lab-failed", map[string]any{"error": err.Error()})
 		finishPoint(pt, pl, nil, tl, ctx.Err() != nil)
 		return pt
 	}
-	tl.Emit("lab-up", map[string]any{"lab": rec.Name})
+	tl.Emit("lab-up", map[string]any{"lab": rec.Name, "provider": pl.Provider})
+	pt.Provider, pt.Mechanisms = pl.Provider, rec.Mechanisms
 	var procs []*instance.Proc
 	defer func() {
 		if keep && ctx.Err() == nil {

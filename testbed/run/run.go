@@ -23,6 +23,7 @@ import (
 type Options struct {
 	Out      string   // root of run directories; "runs" by default
 	Sets     []string // KEY=VALUE overrides
+	Provider string   // overrides the experiment's and the topology's
 	Keep     bool     // leave the last lab up
 	Progress Progress // nil: no progress
 }
@@ -58,6 +59,9 @@ func Experiment(ctx context.Context, path string, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Provider != "" {
+		exp.Provider = o.Provider
+	}
 	plans, err := PlanAll(exp)
 	if err != nil {
 		return nil, err
@@ -72,6 +76,9 @@ func Experiment(ctx context.Context, path string, o Options) (*Result, error) {
 	}
 	res := &Result{Dir: dir, Status: StatusOK}
 	man := newManifest(exp, id, path)
+	if len(plans) > 0 {
+		man.m.Provider = plans[0].Provider
+	}
 	if err := writeTopInputs(dir, exp); err != nil {
 		return nil, fmt.Errorf("write the run's inputs: %w", err)
 	}

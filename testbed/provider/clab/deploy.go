@@ -26,7 +26,7 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 		return err
 	}
 	prog.Start("build node image", 1)
-	image, err := nodeImage(ctx)
+	image, imageID, err := nodeImage(ctx)
 	prog.End(err)
 	if err != nil {
 		return err
@@ -52,7 +52,7 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 	if rec.Mechanisms == nil {
 		rec.Mechanisms = map[string]string{}
 	}
-	rec.Mechanisms["node image"] = image
+	rec.Mechanisms["node image"] = image + " (" + imageID + ")"
 	if v, err := run(ctx, cl, "version", "--short"); err == nil {
 		rec.Mechanisms["containerlab"] = strings.TrimSpace(string(v))
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/tbctl/tbctl/testbed/errkind"
 )
@@ -25,9 +26,21 @@ COPY tbctl /usr/bin/tbctl
 ENTRYPOINT ["/usr/bin/tbctl", "node", "init"]
 `
 
-// nodeImage returns the node image of this tbctl, building it when the
-// Docker engine does not have it yet (no registry is needed).
-func nodeImage(ctx context.Context) (string, error) {
+// nodeImage returns the node image of this tbctl and its image ID,
+// building it when the Docker engine does not have it yet (no registry is
+// needed).
+func nodeImage(ctx context.Context) (ref, id string, err error) {
+	if ref, err = ensureNodeImage(ctx); err != nil {
+		return "", "", err
+	}
+	out, err := run(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", ref)
+	if err != nil {
+		return "", "", err
+	}
+	return ref, strings.TrimSpace(string(out)), nil
+}
+
+func ensureNodeImage(ctx context.Context) (string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", err
