@@ -55,12 +55,14 @@ const (
 // input (nothing is deployed then) or a broken environment; failed
 // expectations are in the Result.
 func Experiment(ctx context.Context, path string, o Options) (*Result, error) {
-	exp, err := experiment.Load(path, o.Sets)
+	sets := o.Sets
+	if o.Provider != "" {
+		// As if the experiment named it, for every sweep point.
+		sets = append(append([]string(nil), sets...), "provider="+o.Provider)
+	}
+	exp, err := experiment.Load(path, sets)
 	if err != nil {
 		return nil, err
-	}
-	if o.Provider != "" {
-		exp.Provider = o.Provider
 	}
 	plans, err := PlanAll(exp)
 	if err != nil {

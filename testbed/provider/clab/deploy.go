@@ -27,6 +27,9 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 	}
 	prog.Start("build node image", 1)
 	image, imageID, err := nodeImage(ctx)
+	if err == nil {
+		prog.Add(1)
+	}
 	prog.End(err)
 	if err != nil {
 		return err
@@ -53,8 +56,8 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 		rec.Mechanisms = map[string]string{}
 	}
 	rec.Mechanisms["node image"] = image + " (" + imageID + ")"
-	if v, err := run(ctx, cl, "version", "--short"); err == nil {
-		rec.Mechanisms["containerlab"] = strings.TrimSpace(string(v))
+	if v := version(ctx, cl); v != "" {
+		rec.Mechanisms["containerlab"] = v
 	}
 	if err := l.Save(rec); err != nil {
 		return err
@@ -74,6 +77,9 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 	prog.Start("containerlab deploy", 1)
 	out, err := run(ctx, cl, "deploy", "-t", file)
 	os.WriteFile(filepath.Join(filepath.Dir(file), "deploy.log"), out, 0o644)
+	if err == nil {
+		prog.Add(1)
+	}
 	prog.End(err)
 	if err != nil {
 		return err
@@ -136,4 +142,18 @@ func containerPIDs(ctx context.Context, rec *lab.Record, nodes []*topo.Node) (ma
 		pids[n.Name] = pid
 	}
 	return pids, nil
+}
+
+// version reads the containerlab command's version ("0.60.0").
+func version(ctx context.Context, cl string) string {
+	out, err := run(ctx, cl, "version")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "version:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }

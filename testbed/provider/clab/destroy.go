@@ -84,5 +84,14 @@ func (p *Provider) Inspect(ctx context.Context, l *lab.Lab, rec *lab.Record) (*p
 		return nil, err
 	}
 	insp.Provider = Name
+	// Every container's eth0 is on the management network.
+	for i := range insp.Nodes {
+		n := &insp.Nodes[i]
+		for _, ifc := range n.Interfaces {
+			if ifc.Name == "eth0" && len(ifc.Addrs) > 0 && n.MgmtIPv4 == "" {
+				n.MgmtIPv4, _, _ = strings.Cut(ifc.Addrs[0], "/")
+			}
+		}
+	}
 	return insp, nil
 }
