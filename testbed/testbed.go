@@ -102,6 +102,9 @@ func Deploy(ctx context.Context, o DeployOptions) (rec *lab.Record, err error) {
 		}
 		t.Name = o.Name
 	}
+	if err := checkBinds(t); err != nil {
+		return nil, err
+	}
 	if err := p.Preflight(ctx, t); err != nil {
 		return nil, err
 	}
@@ -339,4 +342,21 @@ func Exec(ctx context.Context, labName, node string, argv []string, stdio provid
 		return 0, err
 	}
 	return p.Exec(ctx, l, rec, node, argv, stdio)
+}
+
+// checkBinds refuses, before anything is made, binds whose host path does
+// not exist: every provider would fail on them halfway.
+func checkBinds(t *topo.Topology) error {
+	var probs topo.Problems
+	for _, n := range t.Nodes {
+		for _, b := range n.Binds {
+			if _, err := os.Stat(b.Host); err != nil {
+				probs = append(probs, topo.Problem{Pos: n.Pos, Msg: fmt.Sprintf("node %s: binds: host path %s does not exist", n.Name, b.Host), Hint: "create it, or fix the path"})
+			}
+		}
+	}
+	if len(probs) > 0 {
+		return probs
+	}
+	return nil
 }

@@ -19,7 +19,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
+	"syscall"
 
 	"github.com/tbctl/tbctl/testbed/errkind"
 	"github.com/tbctl/tbctl/testbed/lab"
@@ -81,9 +83,16 @@ func containerlab() (string, error) {
 }
 
 // run runs a command and returns its combined output; a failure carries
-// the output's last lines.
+// the output's last lines. The command dies with tbctl: a containerlab
+// deploy left running after tbctl was killed would make containers after
+// a destroy had looked for them. (The parent-death signal follows the
+// thread that started the child, so the goroutine keeps its thread until
+// the child has exited.)
 func run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

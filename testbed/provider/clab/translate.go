@@ -1,7 +1,6 @@
 package clab
 
 import (
-	"fmt"
 	"sort"
 
 	"gopkg.in/yaml.v3"
@@ -133,13 +132,6 @@ func check(t *topo.Topology) error {
 	for _, l := range t.Links {
 		if _, err := endpoints(t, l); err != nil {
 			probs = append(probs, err.Error())
-		}
-	}
-	for _, n := range t.Nodes {
-		for _, b := range n.Binds {
-			if !exists(b.Host) {
-				probs = append(probs, fmt.Sprintf("%s: node %s: binds: host path %s does not exist", n.Pos, n.Name, b.Host))
-			}
 		}
 	}
 	if len(probs) > 0 {
