@@ -5,7 +5,7 @@ GO      := scripts/go.sh
 BIN     := bin/tbctl
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build deps deps-test deps-bench demo demo-lab test lint bench clean
+.PHONY: all build deps deps-test deps-bench containerlab node-image demo demo-lab test lint bench clean
 
 all: build
 
@@ -23,6 +23,14 @@ deps-bench:
 build: deps
 	CGO_ENABLED=0 $(GO) build -buildvcs=auto -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/tbctl
 
+# The containerlab provider: the pinned containerlab (tools/containerlab) and
+# tbctl's own node image, built locally (no registry needed).
+containerlab:
+	scripts/install-containerlab.sh
+
+node-image: build
+	$(BIN) node image
+
 # The main job: the quickstart experiment on the netns provider.
 demo: build
 	$(BIN) run experiments/quickstart.yaml
@@ -37,7 +45,7 @@ lint: deps
 
 # Unit tests run anywhere; integration tests (root, namespaces) run for real
 # as root and say why they skip otherwise. TBCTL_BIN lets them drive the CLI.
-test: deps-test build lint
+test: deps-test containerlab build lint
 	TBCTL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./...
 
 bench: build deps-bench

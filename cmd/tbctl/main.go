@@ -88,6 +88,7 @@ environment lacks something (root, a kernel feature, a binary).`,
 		newRoleCmd(),
 		newFaultCmd(),
 		newLabCmd(),
+		newNodeCmd(),
 		newVersionCmd(),
 	)
 	return root

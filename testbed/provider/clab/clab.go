@@ -89,9 +89,20 @@ func containerlab() (string, error) {
 // thread that started the child, so the goroutine keeps its thread until
 // the child has exited.)
 func run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	return runIn(ctx, "", name, args...)
+}
+
+// runIn is run with the environment that keeps containerlab's lab folder
+// (clab-<lab>) in dir, not in the caller's working directory, and keeps it
+// off the network (there may be none).
+func runIn(ctx context.Context, dir, name string, args ...string) ([]byte, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	cmd := exec.CommandContext(ctx, name, args...)
+	if dir != "" {
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "CLAB_LABDIR_BASE="+dir, "CLAB_VERSION_CHECK=disable")
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

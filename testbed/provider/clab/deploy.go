@@ -26,7 +26,7 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 		return err
 	}
 	prog.Start("build node image", 1)
-	image, imageID, err := nodeImage(ctx)
+	image, imageID, err := NodeImage(ctx)
 	if err == nil {
 		prog.Add(1)
 	}
@@ -75,7 +75,7 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 	}
 
 	prog.Start("containerlab deploy", 1)
-	out, err := run(ctx, cl, "deploy", "-t", file)
+	out, err := runIn(ctx, filepath.Dir(file), cl, "deploy", "-t", file)
 	os.WriteFile(filepath.Join(filepath.Dir(file), "deploy.log"), out, 0o644)
 	if err == nil {
 		prog.Add(1)

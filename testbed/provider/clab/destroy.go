@@ -22,7 +22,7 @@ func (p *Provider) Destroy(ctx context.Context, l *lab.Lab, rec *lab.Record) err
 	var errs []error
 	file := fileOf(l)
 	if cl, err := containerlab(); err == nil && exists(file) {
-		if _, err := run(ctx, cl, "destroy", "-t", file, "--cleanup"); err != nil {
+		if _, err := runIn(ctx, filepath.Dir(file), cl, "destroy", "-t", file, "--cleanup"); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -35,11 +35,17 @@ func (p *Provider) Destroy(ctx context.Context, l *lab.Lab, rec *lab.Record) err
 			}
 		}
 	}
-	if out, err := run(ctx, "docker", "network", "ls", "-q", "--filter", "name=^"+mgmtNetwork(rec)+"$"); err == nil && len(strings.TrimSpace(string(out))) > 0 {
+	if out, err := run(ctx, "docker", "network", "ls", "-q", "--no-trunc", "--filter", "name=^"+mgmtNetwork(rec)+"$"); err == nil && len(strings.TrimSpace(string(out))) > 0 {
 		if _, err := run(ctx, "docker", "network", "rm", mgmtNetwork(rec)); err != nil {
 			errs = append(errs, err)
 		}
+		// The rule containerlab adds for the network's bridge.
+		id := strings.TrimSpace(string(out))
+		if len(id) >= 12 {
+			run(ctx, "iptables", "-D", "DOCKER-USER", "-o", "br-"+id[:12], "-m", "comment", "--comment", "set by containerlab", "-j", "ACCEPT")
+		}
 	}
+	errs = append(errs, removeHostEntries(labName(rec)))
 	// The pins, and the role instances tbctl started in the namespaces.
 	if err := p.ns.Destroy(ctx, l, rec); err != nil {
 		errs = append(errs, err)
@@ -94,4 +100,27 @@ func (p *Provider) Inspect(ctx context.Context, l *lab.Lab, rec *lab.Record) (*p
 		}
 	}
 	return insp, nil
+}
+
+// removeHostEntries removes what containerlab writes on the host for a lab
+// and removes only at its own destroy: the lab's block of /etc/hosts and
+// its SSH client configuration.
+func removeHostEntries(name string) error {
+	var errs []error
+	if data, err := os.ReadFile("/etc/hosts"); err == nil {
+		begin, end := "###### CLAB-"+name+"-START ######", "###### CLAB-"+name+"-END ######"
+		if i := strings.Index(string(data), begin); i >= 0 {
+			if j := strings.Index(string(data)[i:], end); j >= 0 {
+				rest := string(data)[i+j+len(end):]
+				rest = strings.TrimPrefix(rest, "\n")
+				if err := os.WriteFile("/etc/hosts", []byte(string(data)[:i]+rest), 0o644); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	if err := os.Remove("/etc/ssh/ssh_config.d/clab-" + name + ".conf"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }

@@ -26,10 +26,10 @@ COPY tbctl /usr/bin/tbctl
 ENTRYPOINT ["/usr/bin/tbctl", "node", "init"]
 `
 
-// nodeImage returns the node image of this tbctl and its image ID,
+// NodeImage returns the node image of this tbctl and its image ID,
 // building it when the Docker engine does not have it yet (no registry is
 // needed).
-func nodeImage(ctx context.Context) (ref, id string, err error) {
+func NodeImage(ctx context.Context) (ref, id string, err error) {
 	if ref, err = ensureNodeImage(ctx); err != nil {
 		return "", "", err
 	}
@@ -70,6 +70,7 @@ func ensureNodeImage(ctx context.Context) (string, error) {
 	if _, err := run(ctx, "docker", "build", "--quiet", "--tag", ref, "--tag", ImageRepo+":latest", dir); err != nil {
 		return "", fmt.Errorf("build the node image %s: %w", ref, err)
 	}
+	pruneNodeImages(ctx, ref)
 	return ref, nil
 }
 
@@ -117,4 +118,19 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// pruneNodeImages removes the node images of earlier tbctl builds that no
+// container uses (Docker refuses to remove those in use), so rebuilding
+// tbctl does not fill the disk.
+func pruneNodeImages(ctx context.Context, keep string) {
+	out, err := run(ctx, "docker", "image", "ls", ImageRepo, "--format", "{{.Repository}}:{{.Tag}}")
+	if err != nil {
+		return
+	}
+	for _, ref := range strings.Fields(string(out)) {
+		if ref != keep && ref != ImageRepo+":latest" {
+			run(ctx, "docker", "image", "rm", ref)
+		}
+	}
 }
