@@ -48,11 +48,13 @@ lint: deps
 test: deps-test containerlab build lint
 	TBCTL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./...
 
-bench: build deps-bench
+bench: build deps-bench containerlab
 	bench/deploy-vs-mininet.sh
 	bench/traffic-vs-iperf3.sh
 	bench/role-start.sh
 	bench/linkem-vs-veth.sh
+	bench/collect-overhead.sh
+	bench/clab-deploy.sh
 
 clean:
 	rm -rf bin
