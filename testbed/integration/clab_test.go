@@ -72,7 +72,8 @@ func TestQuickstartOnContainerlab(t *testing.T) {
 }
 
 // A fault is applied inside a container's network namespace by the same
-// engine, verified, and reverted by destroy.
+// engine, verified, and reverted by destroy; a netns lab beside it is left
+// alone.
 func TestFaultInsideAContainer(t *testing.T) {
 	needContainerlab(t)
 	const lab = "it-clab-fault"
@@ -84,13 +85,27 @@ func TestFaultInsideAContainer(t *testing.T) {
 		return code == 0
 	}
 	require.True(t, ping(), "h1 reaches h3 through the containers")
+	// A netns lab of the same topology runs beside it, untouched by it.
+	const side = "it-clab-side"
+	_, errOut, code = cli(t, "", nil, "deploy", "../../topologies/demo.yaml", "--provider", "netns", "--name", side, "--quiet")
+	require.Equal(t, 0, code, errOut)
+	t.Cleanup(func() { cli(t, "", nil, "destroy", side) })
+	sidePing := func() bool {
+		_, _, code := cli(t, "", nil, "exec", side, "h1", "--", "ping", "-c", "1", "-W", "1", "-q", "198.18.1.1")
+		return code == 0
+	}
 	out, errOut, code := cli(t, "", nil, "fault", "inject", lab, "net.partition", "h1|h3")
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, "verified true")
 	require.False(t, ping(), "the partition holds")
+	require.True(t, sidePing(), "the fault stays in its lab")
 	_, errOut, code = cli(t, "", nil, "destroy", lab)
 	require.Equal(t, 0, code, errOut)
 	requireNoContainers(t, lab)
+	require.True(t, sidePing(), "the netns lab outlives the containerlab one")
+	_, errOut, code = cli(t, "", nil, "destroy", side)
+	require.Equal(t, 0, code, errOut)
+	requireNoTrace(t, side)
 }
 
 // SIGKILL during a containerlab deploy, then destroy: no container, network

@@ -30,48 +30,43 @@ ENTRYPOINT ["/usr/bin/tbctl", "node", "init"]
 // building it when the Docker engine does not have it yet (no registry is
 // needed).
 func NodeImage(ctx context.Context) (ref, id string, err error) {
-	if ref, err = ensureNodeImage(ctx); err != nil {
-		return "", "", err
-	}
-	out, err := run(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", ref)
-	if err != nil {
-		return "", "", err
-	}
-	return ref, strings.TrimSpace(string(out)), nil
-}
-
-func ensureNodeImage(ctx context.Context) (string, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	sum, err := fileSHA256(self)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	ref := ImageRepo + ":" + sum[:12]
-	if _, err := run(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", ref); err == nil {
-		return ref, nil
+	ref = ImageRepo + ":" + sum[:12]
+	if id, err := imageID(ctx, ref); err == nil {
+		return ref, id, nil
 	}
 	if err := static(self); err != nil {
-		return "", err
+		return "", "", err
 	}
 	dir, err := os.MkdirTemp("", "tbctl-node-image-")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer os.RemoveAll(dir)
 	if err := copyFile(self, filepath.Join(dir, "tbctl")); err != nil {
-		return "", err
+		return "", "", err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
-		return "", err
+		return "", "", err
 	}
 	if _, err := run(ctx, "docker", "build", "--quiet", "--tag", ref, "--tag", ImageRepo+":latest", dir); err != nil {
-		return "", fmt.Errorf("build the node image %s: %w", ref, err)
+		return "", "", fmt.Errorf("build the node image %s: %w", ref, err)
 	}
 	pruneNodeImages(ctx, ref)
-	return ref, nil
+	id, err = imageID(ctx, ref)
+	return ref, id, err
+}
+
+func imageID(ctx context.Context, ref string) (string, error) {
+	out, err := run(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", ref)
+	return strings.TrimSpace(string(out)), err
 }
 
 // static refuses a dynamically linked tbctl, which a FROM scratch image
