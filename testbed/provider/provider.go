@@ -83,9 +83,12 @@ type RoleState struct {
 
 // NodeState is one node as it is now.
 type NodeState struct {
-	Name       string       `json:"name"`
-	Kind       string       `json:"kind"`
-	Namespace  string       `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	// Container is the node's container and its state, on providers
+	// that run nodes in containers ("clab-tb-lab-h1 running").
+	Container  string       `json:"container,omitempty"`
 	MgmtIPv4   string       `json:"mgmtIPv4,omitempty"`
 	PIDs       []int        `json:"pids,omitempty"`
 	Interfaces []IfaceState `json:"interfaces"`

@@ -96,6 +96,20 @@ func run(ctx context.Context, name string, args ...string) ([]byte, error) {
 // (clab-<lab>) in dir, not in the caller's working directory, and keeps it
 // off the network (there may be none).
 func runIn(ctx context.Context, dir, name string, args ...string) ([]byte, error) {
+	var out bytes.Buffer
+	err := execute(ctx, dir, &out, &out, name, args...)
+	return out.Bytes(), err
+}
+
+// output is runIn for a command whose standard output is data (JSON) and
+// whose standard error is its log.
+func output(ctx context.Context, dir, name string, args ...string) ([]byte, error) {
+	var out, log bytes.Buffer
+	err := execute(ctx, dir, &out, &log, name, args...)
+	return out.Bytes(), err
+}
+
+func execute(ctx context.Context, dir string, stdout, stderr *bytes.Buffer, name string, args ...string) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	cmd := exec.CommandContext(ctx, name, args...)
@@ -104,12 +118,11 @@ func runIn(ctx context.Context, dir, name string, args ...string) ([]byte, error
 		cmd.Env = append(os.Environ(), "CLAB_LABDIR_BASE="+dir, "CLAB_VERSION_CHECK=disable")
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Run(); err != nil {
-		return out.Bytes(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, tail(out.String(), 8))
+		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, tail(stderr.String(), 8))
 	}
-	return out.Bytes(), nil
+	return nil
 }
 
 func tail(s string, n int) string {

@@ -2,10 +2,10 @@ package clab
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/tbctl/tbctl/testbed/lab"
@@ -101,7 +101,7 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 		}
 	}
 	prog.Start("pin container namespaces", len(nodes))
-	pids, err := containerPIDs(ctx, rec, nodes)
+	pids, err := containerPIDs(ctx, l, nodes)
 	if err == nil {
 		for _, n := range nodes {
 			if err = netns.PinProcess(netns.NamespacePath(rec, n.Name), pids[n.Name]); err != nil {
@@ -118,37 +118,68 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 	return netns.Adopt(ctx, l, rec, adopt, prog)
 }
 
-// containerName is the container of a node.
-func containerName(rec *lab.Record, node string) string {
-	return "clab-" + labName(rec) + "-" + node
+// container is one node's container as `containerlab inspect --details
+// --format json` describes it.
+type container struct {
+	Names  []string          `json:"Names"`
+	State  string            `json:"State"`
+	Pid    int               `json:"Pid"`
+	Labels map[string]string `json:"Labels"`
 }
 
-// containerPIDs reads the process of every node's container.
-func containerPIDs(ctx context.Context, rec *lab.Record, nodes []*topo.Node) (map[string]int, error) {
-	args := []string{"inspect", "--format", "{{.Name}} {{.State.Pid}}"}
-	for _, n := range nodes {
-		args = append(args, containerName(rec, n.Name))
-	}
-	out, err := run(ctx, "docker", args...)
+// containers asks containerlab for the lab's containers, by node.
+func containers(ctx context.Context, l *lab.Lab) (map[string]container, error) {
+	cl, err := containerlab()
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]int{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		name, pid, _ := strings.Cut(line, " ")
-		if n, err := strconv.Atoi(pid); err == nil && n > 0 {
-			byName[strings.TrimPrefix(name, "/")] = n
+	file := fileOf(l)
+	out, err := output(ctx, filepath.Dir(file), cl, "inspect", "-t", file, "--details", "--format", "json")
+	if err != nil {
+		return nil, err
+	}
+	var list []container
+	if s := strings.TrimSpace(string(out)); s != "" {
+		if err := json.Unmarshal([]byte(s), &list); err != nil {
+			return nil, fmt.Errorf("containerlab inspect: %w", err)
 		}
+	}
+	byNode := map[string]container{}
+	for _, c := range list {
+		if node := c.Labels["clab-node-name"]; node != "" {
+			byNode[node] = c
+		}
+	}
+	return byNode, nil
+}
+
+// containerPIDs maps every node to its container's process. containerlab
+// reports success even when a node's container did not start, so each one
+// is checked.
+func containerPIDs(ctx context.Context, l *lab.Lab, nodes []*topo.Node) (map[string]int, error) {
+	byNode, err := containers(ctx, l)
+	if err != nil {
+		return nil, err
 	}
 	pids := map[string]int{}
 	for _, n := range nodes {
-		pid, ok := byName[containerName(rec, n.Name)]
-		if !ok {
-			return nil, fmt.Errorf("node %s: container %s is not running", n.Name, containerName(rec, n.Name))
+		c, ok := byNode[n.Name]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("node %s: containerlab made no container for it (see %s)", n.Name, filepath.Join(filepath.Dir(fileOf(l)), "deploy.log"))
+		case c.State != "running" || c.Pid <= 0:
+			return nil, fmt.Errorf("node %s: its container is %s, not running (docker logs %s)", n.Name, c.State, strings.TrimPrefix(first(c.Names), "/"))
 		}
-		pids[n.Name] = pid
+		pids[n.Name] = c.Pid
 	}
 	return pids, nil
+}
+
+func first(list []string) string {
+	if len(list) == 0 {
+		return ""
+	}
+	return list[0]
 }
 
 // version reads the containerlab command's version ("0.60.0").

@@ -3,6 +3,7 @@ package clab
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,9 +91,16 @@ func (p *Provider) Inspect(ctx context.Context, l *lab.Lab, rec *lab.Record) (*p
 		return nil, err
 	}
 	insp.Provider = Name
+	byNode, err := containers(ctx, l)
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", rec.Name, err)
+	}
 	// Every container's eth0 is on the management network.
 	for i := range insp.Nodes {
 		n := &insp.Nodes[i]
+		if c, ok := byNode[n.Name]; ok {
+			n.Container = strings.TrimPrefix(first(c.Names), "/") + " " + c.State
+		}
 		for _, ifc := range n.Interfaces {
 			if ifc.Name == "eth0" && len(ifc.Addrs) > 0 && n.MgmtIPv4 == "" {
 				n.MgmtIPv4, _, _ = strings.Cut(ifc.Addrs[0], "/")
