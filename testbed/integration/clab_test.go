@@ -154,6 +154,19 @@ func TestContainerlabRefusals(t *testing.T) {
 	require.Equal(t, 1, code, errOut)
 	require.Contains(t, errOut, `link type "dummy" is not supported by the containerlab provider`)
 	requireNoContainers(t, "it-clab-dummy")
+
+	srl := writeFile(t, "srl.yaml", "name: it-clab-srl\ntopology:\n  nodes:\n    r1: {kind: nokia_srlinux}\n    h1: {kind: linux}\n  links:\n    - endpoints: [\"r1:e1-1\", \"h1:eth1\"]\n")
+	_, errOut, code = cli(t, "", nil, "deploy", srl, "--provider", "containerlab", "--quiet")
+	require.Equal(t, 1, code, errOut)
+	require.Contains(t, errOut, "srl.yaml:4:5: node r1: kind nokia_srlinux runs from its own image: set image")
+	requireNoContainers(t, "it-clab-srl")
+
+	// No containerlab: one line that says what to do, exit status 2.
+	_, errOut, code = cli(t, "", []string{"TBCTL_CONTAINERLAB=/nonexistent/containerlab"}, "deploy", "../../topologies/demo.yaml", "--provider", "containerlab", "--name", "it-clab-none")
+	require.Equal(t, 2, code, errOut)
+	require.Equal(t, 1, strings.Count(strings.TrimSpace(errOut), "\n")+1, "one line: %q", errOut)
+	require.Contains(t, errOut, "TBCTL_CONTAINERLAB")
+	requireNoContainers(t, "it-clab-none")
 }
 
 // chain is a topology of n linux nodes in a line.

@@ -71,6 +71,9 @@ func (*Provider) Preflight(ctx context.Context, t *topo.Topology) error {
 // PATH, then where `make containerlab` installs it.
 func containerlab() (string, error) {
 	if p := os.Getenv("TBCTL_CONTAINERLAB"); p != "" {
+		if st, err := os.Stat(p); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+			return "", errkind.Env("point TBCTL_CONTAINERLAB at the containerlab command, or unset it and run make containerlab", "TBCTL_CONTAINERLAB=%s is not an executable file", p)
+		}
 		return p, nil
 	}
 	if p, err := exec.LookPath("containerlab"); err == nil {

@@ -1,6 +1,7 @@
 package clab
 
 import (
+	"fmt"
 	"sort"
 
 	"gopkg.in/yaml.v3"
@@ -129,6 +130,11 @@ func endpoints(t *topo.Topology, l *topo.Link) ([]string, error) {
 // is made.
 func check(t *topo.Topology) error {
 	var probs []string
+	for _, n := range t.Nodes {
+		if n.Image == "" && n.Kind != topo.KindLinux && n.Kind != topo.KindBridge && n.Kind != topo.KindHost {
+			probs = append(probs, fmt.Sprintf("%s: node %s: kind %s runs from its own image: set image (load it with docker load first: no registry is reached)", n.Pos, n.Name, n.Kind))
+		}
+	}
 	for _, l := range t.Links {
 		if _, err := endpoints(t, l); err != nil {
 			probs = append(probs, err.Error())
