@@ -1,9 +1,6 @@
 package run
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tbctl/tbctl/internal/filehash"
 	"github.com/tbctl/tbctl/internal/proc"
 	"github.com/tbctl/tbctl/roles"
 	"github.com/tbctl/tbctl/testbed/experiment"
@@ -122,18 +120,7 @@ func (m *manifest) write(dir string) error {
 }
 
 // HashFile returns the hex SHA-256 of a file.
-func HashFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
+func HashFile(path string) (string, error) { return filehash.SHA256(path) }
 
 // Version is set by the CLI from its build.
 var Version = "dev"

@@ -2,15 +2,14 @@ package clab
 
 import (
 	"context"
-	"crypto/sha256"
 	"debug/elf"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/tbctl/tbctl/internal/filehash"
 	"github.com/tbctl/tbctl/testbed/errkind"
 )
 
@@ -34,7 +33,7 @@ func NodeImage(ctx context.Context) (ref, id string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	sum, err := fileSHA256(self)
+	sum, err := filehash.SHA256(self)
 	if err != nil {
 		return "", "", err
 	}
@@ -83,19 +82,6 @@ func static(path string) error {
 		}
 	}
 	return nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func copyFile(src, dst string) error {

@@ -59,18 +59,7 @@ func Adopt(ctx context.Context, l *lab.Lab, rec *lab.Record, t *topo.Topology, p
 		{"start node commands", len(withCmd), func(ctx context.Context, i int) error { return d.startCmd(withCmd[i]) }},
 		{"run exec commands", len(withExec), func(ctx context.Context, i int) error { return d.runExec(ctx, withExec[i]) }},
 	}
-	for _, a := range actions {
-		if a.count == 0 {
-			continue
-		}
-		prog.Start(a.name, a.count)
-		err := forEach(ctx, a.count, func(i int) error { return a.do(ctx, i) }, func() { prog.Add(1) })
-		prog.End(err)
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return runActions(ctx, actions, prog)
 }
 
 // adoptable nodes are those Adopt configures: linux and bridge nodes.

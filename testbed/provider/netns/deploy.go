@@ -58,7 +58,13 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 		return err
 	}
 
-	for _, a := range d.actions() {
+	return runActions(ctx, d.actions(), prog)
+}
+
+// runActions does each action for all its items in parallel, reporting
+// progress, and stops at the first that fails.
+func runActions(ctx context.Context, actions []action, prog provider.Progress) error {
+	for _, a := range actions {
 		if a.count == 0 {
 			continue
 		}
