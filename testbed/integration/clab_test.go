@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -181,4 +182,45 @@ func chain(name string, n int) string {
 		b.WriteString("    - endpoints: [\"n" + strconv.Itoa(i) + ":eth2\", \"n" + strconv.Itoa(i+1) + ":eth1\"]\n")
 	}
 	return b.String()
+}
+
+// Roles start inside the containers: a role the lab's supervisor keeps
+// running shares its container's PID namespace, so the container's end
+// ends it.
+func TestRolesRunInsideContainers(t *testing.T) {
+	needContainerlab(t)
+	const lab = "it-clab-roles"
+	file := writeFile(t, "roles.yaml", `name: it-clab-roles
+addressing: {}
+topology:
+  nodes:
+    a: {kind: linux}
+    b:
+      kind: linux
+      roles:
+        clabsink: {role: traffic, params: {mode: server}}
+  links:
+    - endpoints: ["a:eth1", "b:eth1"]
+`)
+	_, errOut, code := cli(t, "", nil, "deploy", file, "--provider", "containerlab", "--quiet")
+	require.Equal(t, 0, code, errOut)
+	t.Cleanup(func() { cli(t, "", nil, "destroy", lab) })
+	var pid int
+	require.True(t, waitFor(t, 10*time.Second, func() bool { pid = roleProcess("clabsink"); return pid > 0 }), "the supervised role runs")
+	out, err := exec.Command("docker", "inspect", "--format", "{{.State.Pid}}", "clab-tb-"+lab+"-b").Output()
+	require.NoError(t, err)
+	init := strings.TrimSpace(string(out))
+	for _, ns := range []string{"pid", "net", "uts"} {
+		role, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/" + ns)
+		require.NoError(t, err)
+		container, err := os.Readlink("/proc/" + init + "/ns/" + ns)
+		require.NoError(t, err)
+		require.Equal(t, container, role, "the role is in the container's %s namespace", ns)
+	}
+	// Stopping the container ends the role with it.
+	require.NoError(t, exec.Command("docker", "kill", "clab-tb-"+lab+"-b").Run())
+	require.True(t, waitFor(t, 5*time.Second, func() bool { return syscall.Kill(pid, 0) != nil }), "the role ended with its container")
+	_, errOut, code = cli(t, "", nil, "destroy", lab)
+	require.Equal(t, 0, code, errOut)
+	requireNoContainers(t, lab)
 }

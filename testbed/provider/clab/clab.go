@@ -17,17 +17,21 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 
+	"github.com/tbctl/tbctl/internal/namespace"
 	"github.com/tbctl/tbctl/testbed/errkind"
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/provider"
 	"github.com/tbctl/tbctl/testbed/provider/netns"
 	"github.com/tbctl/tbctl/testbed/topo"
+	"golang.org/x/sys/unix"
 )
 
 // Name is the provider's name for --provider.
@@ -158,8 +162,43 @@ func (p *Provider) Exec(ctx context.Context, l *lab.Lab, rec *lab.Record, node s
 	return p.ns.Exec(ctx, l, rec, node, argv, stdio)
 }
 
-// Start starts a role instance in a node's network namespace, as on the
+// Start starts a role instance inside a node's container, as `docker
+// exec` enters one: in the container's network, UTS, IPC and PID
+// namespaces, so that the container's end (docker stop, destroy) ends it
+// too. It keeps the host's files, where the instance writes its results
+// (the container's tbctl is the same binary). Host nodes run it as on the
 // netns provider.
 func (p *Provider) Start(l *lab.Lab, rec *lab.Record, node string, cmd *exec.Cmd) error {
-	return p.ns.Start(l, rec, node, cmd)
+	n := rec.Topology.Node(node)
+	if n == nil || n.Kind == topo.KindHost {
+		return p.ns.Start(l, rec, node, cmd)
+	}
+	byNode, err := containers(context.Background(), l)
+	if err != nil {
+		return fmt.Errorf("node %s: %w", node, err)
+	}
+	c, ok := byNode[node]
+	if !ok || c.Pid <= 0 {
+		return fmt.Errorf("node %s: its container is not running", node)
+	}
+	env := os.Environ()
+	for _, k := range slices.Sorted(maps.Keys(n.Env)) {
+		env = append(env, k+"="+n.Env[k])
+	}
+	cmd.Env = append(env, cmd.Env...)
+	err = namespace.InThread(func() error {
+		for _, ns := range []struct {
+			name string
+			kind int
+		}{{"net", unix.CLONE_NEWNET}, {"uts", unix.CLONE_NEWUTS}, {"ipc", unix.CLONE_NEWIPC}, {"pid", unix.CLONE_NEWPID}} {
+			if err := namespace.Enter(fmt.Sprintf("/proc/%d/ns/%s", c.Pid, ns.name), ns.kind); err != nil {
+				return err
+			}
+		}
+		return cmd.Start()
+	})
+	if err != nil {
+		return fmt.Errorf("node %s: start %s in container %s: %w", node, cmd.Path, strings.TrimPrefix(first(c.Names), "/"), err)
+	}
+	return nil
 }
