@@ -3,5 +3,6 @@
 package all
 
 import (
+	_ "github.com/tbctl/tbctl/roles/mycroft" // ring AllReduce training loop with Mycroft-style tracing
 	_ "github.com/tbctl/tbctl/roles/traffic" // tcp, udp and rr traffic and its server
 )
