@@ -1,0 +1,198 @@
+package diagnose
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Options are the thresholds of Detect and Localize; zero fields take the
+// defaults.
+type Options struct {
+	// HangAfter is how long a channel of a collective in flight may go
+	// without progress before the ring counts as hung (default 1 s).
+	HangAfter time.Duration
+	// BaselineOps is K, the number of a rank's first completions whose
+	// median duration is its baseline (default 5).
+	BaselineOps int
+	// RecentOps is W, the number of a rank's last completions whose median
+	// duration is compared with the baseline (default 3).
+	RecentOps int
+	// SlowFactor: a rank is slow when its recent median exceeds
+	// SlowFactor × its baseline (default 1.5).
+	SlowFactor float64
+	// LinkSlowFactor: a link is slow when its mean backlog exceeds
+	// LinkSlowFactor × the median backlog of all links (default 3).
+	LinkSlowFactor float64
+}
+
+func (o Options) withDefaults() Options {
+	if o.HangAfter <= 0 {
+		o.HangAfter = time.Second
+	}
+	if o.BaselineOps <= 0 {
+		o.BaselineOps = 5
+	}
+	if o.RecentOps <= 0 {
+		o.RecentOps = 3
+	}
+	if o.SlowFactor <= 0 {
+		o.SlowFactor = 1.5
+	}
+	if o.LinkSlowFactor <= 0 {
+		o.LinkSlowFactor = 3
+	}
+	return o
+}
+
+// Anomaly kinds.
+const (
+	Hang     = "hang"
+	Slowdown = "slowdown"
+)
+
+// Anomaly is something Detect found wrong, observed on one rank.
+type Anomaly struct {
+	Kind string
+	// At is the time of detection (Detect's now).
+	At time.Time
+	// Rank is where it was observed: for a hang the rank and Channel with
+	// the longest time without progress, for a slowdown the rank with the
+	// largest recent/baseline ratio.
+	Rank, Channel int
+	// Op is the collective in flight (hang) or the last one completed
+	// (slowdown).
+	Op uint64
+	// Value is the time without progress (hang) or the recent median
+	// duration (slowdown); Threshold is what it exceeded.
+	Value, Threshold time.Duration
+	Detail           string
+
+	opts Options // Detect's, for Localize
+}
+
+func (a Anomaly) String() string {
+	return fmt.Sprintf("%s at rank %d op %d: %s", a.Kind, a.Rank, a.Op, a.Detail)
+}
+
+// sinceProgress is how long channel c of snapshot s has gone without
+// progress as of now: the snapshot's since_progress_ns plus the
+// snapshot's age. A rank whose process froze writes no more snapshots, so
+// the age keeps its last one counting up.
+func sinceProgress(s *State, c *ChannelState, now time.Time) time.Duration {
+	return time.Duration(c.SinceProgressNS + max(0, now.UnixNano()-s.UnixNS))
+}
+
+// Detect returns the anomalies of the ring as of now, at most one per
+// kind, hang first. now should be when the records were read up to (take
+// it before reading, not after): the age of a rank's newest snapshot
+// counts as time without progress.
+//
+//   - Hang: some rank has a collective in flight (its newest snapshot is
+//     of an op it has not completed) and a channel that has not progressed
+//     (sinceProgress: since_progress_ns plus the snapshot's age) for more
+//     than HangAfter. Completed channels are ignored.
+//   - Slowdown: some rank has at least K+W successful completions (K =
+//     BaselineOps, W = RecentOps) and the median duration of its last W
+//     exceeds SlowFactor × the median of its first K. The anomaly names
+//     the rank with the largest ratio.
+func Detect(g *Ring, now time.Time, opts Options) []Anomaly {
+	o := opts.withDefaults()
+	var out []Anomaly
+	if a, ok := detectHang(g, now, o); ok {
+		out = append(out, a)
+	}
+	if a, ok := detectSlow(g, now, o); ok {
+		out = append(out, a)
+	}
+	return out
+}
+
+func detectHang(g *Ring, now time.Time, o Options) (Anomaly, bool) {
+	best := Anomaly{Kind: Hang, At: now, Threshold: o.HangAfter, opts: o, Rank: -1}
+	for r := range g.Ranks {
+		s, ok := g.Ranks[r].InFlight()
+		if !ok {
+			continue
+		}
+		for i := range s.Channels {
+			c := &s.Channels[i]
+			if c.Done() {
+				continue
+			}
+			if d := sinceProgress(s, c, now); d > o.HangAfter && d > best.Value {
+				best.Rank, best.Channel, best.Op, best.Value = r, c.Ch, s.Op, d
+				best.Detail = fmt.Sprintf("rank %d channel %d: no progress for %s (> %s) in op %d; sent %d/%d acked %d, recvd %d/%d",
+					r, c.Ch, d.Round(time.Millisecond), o.HangAfter, s.Op, c.Sent, c.ToSend, c.Acked, c.Recvd, c.ToRecv)
+			}
+		}
+	}
+	return best, best.Rank >= 0
+}
+
+// durations returns the durations of the rank's successful completions in
+// op order.
+func durations(v *RankView) []time.Duration {
+	var d []time.Duration
+	for i := range v.Completions {
+		if v.Completions[i].Error == "" {
+			d = append(d, v.Completions[i].Duration())
+		}
+	}
+	return d
+}
+
+func median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func medianF(x []float64) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	s := slices.Clone(x)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// baseline returns the rank's baseline and recent median durations, and
+// whether it has enough completions for both.
+func baseline(v *RankView, o Options) (base, recent time.Duration, ok bool) {
+	d := durations(v)
+	if len(d) < o.BaselineOps+o.RecentOps {
+		return 0, 0, false
+	}
+	return median(d[:o.BaselineOps]), median(d[len(d)-o.RecentOps:]), true
+}
+
+func detectSlow(g *Ring, now time.Time, o Options) (Anomaly, bool) {
+	best := Anomaly{Kind: Slowdown, At: now, Rank: -1, Channel: -1, opts: o}
+	bestRatio := 0.0
+	for r := range g.Ranks {
+		v := &g.Ranks[r]
+		base, recent, ok := baseline(v, o)
+		if !ok || base <= 0 {
+			continue
+		}
+		limit := time.Duration(float64(base) * o.SlowFactor)
+		ratio := float64(recent) / float64(base)
+		if recent > limit && ratio > bestRatio {
+			bestRatio = ratio
+			best.Rank, best.Op, best.Value, best.Threshold = r, v.LastCompleted(), recent, limit
+			best.Detail = fmt.Sprintf("rank %d: median of last %d collectives %s > %.2f × baseline %s (median of first %d)",
+				r, o.RecentOps, recent.Round(time.Microsecond), o.SlowFactor, base.Round(time.Microsecond), o.BaselineOps)
+		}
+	}
+	return best, best.Rank >= 0
+}
