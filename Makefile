@@ -55,6 +55,8 @@ bench: build deps-bench containerlab
 	bench/linkem-vs-veth.sh
 	bench/collect-overhead.sh
 	bench/clab-deploy.sh
+	bench/mycroft-busbw.sh
+	bench/mycroft-trace-overhead.sh
 
 clean:
 	rm -rf bin

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# What Mycroft-style collective tracing costs a training loop: the mycroft
+# role's iteration time with trace on (completion records, and state
+# snapshots every 100 ms) and with trace off, alternating, several runs each, in one invocation.
+# Target: tracing adds under 1% to iteration time. Needs root and jq.
+#
+#   bench/mycroft-trace-overhead.sh [RUNS]
+#
+# Each run is `tbctl run` of an experiment on a generated `single`
+# topology with RANKS hosts (default 4, from the environment), instance rK
+# running mycroft on h(K+1) with next = the following host (wrapping):
+# 16 MiB buffer, 20 ms compute, 2 channels, 30 iterations, trace true with
+# trace_interval TRACE_INTERVAL (default 100ms, from the environment) or
+# trace false, and nothing else different. State snapshots start afresh
+# with each AllReduce, so one shorter than the interval (about 65 ms here
+# at 100 ms) leaves only its completion record; the run lines count both.
+# A run's figure is the median across ranks of each rank's summary iter_p50_ms; the
+# result is the median of those over RUNS runs of each, and the overhead
+# (on - off) / off. TBCTL (default bin/tbctl) names the binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-5}
+RANKS=${RANKS:-4}
+TRACE_INTERVAL=${TRACE_INTERVAL:-100ms}
+SIZE=$((16 << 20))
+ITERS=30
+tbctl=$(realpath -m "${TBCTL:-bin/tbctl}")
+name=mycroft-trace
+work=$(mktemp -d)
+cleanup() {
+	# The runner destroys its lab itself; this catches one left behind by a
+	# runner that was killed (labs are named EXPERIMENT-XXXX-N).
+	local l
+	for l in $("$tbctl" inspect --format json 2>/dev/null | jq -r '.[].name' 2>/dev/null | grep -E "^$name-[0-9a-f]{4}-[0-9]+\$"); do
+		"$tbctl" destroy "$l" >/dev/null 2>&1 || true
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+[ "$(id -u)" = 0 ] || { echo "bench: needs root" >&2; exit 2; }
+[ "$RANKS" -ge 2 ] || { echo "bench: RANKS must be at least 2" >&2; exit 2; }
+command -v jq >/dev/null || { echo "bench: jq missing" >&2; exit 2; }
+command -v bc >/dev/null || { echo "bench: bc missing" >&2; exit 2; }
+"$tbctl" role describe mycroft >/dev/null 2>&1 || { echo "bench: $tbctl has no mycroft role" >&2; exit 2; }
+
+experiment() { # trace: true or false
+	cat <<EOT
+name: $name
+claim: Mycroft-style tracing adds under 1% to the iteration time of a ring AllReduce training loop
+topology: {generate: {shape: single, hosts: $RANKS}}
+duration: ${DURATION:-15s}
+collect: {interval: off}
+roles:
+EOT
+	local k
+	for k in $(seq 0 $((RANKS - 1))); do
+		echo "  r$k: {role: mycroft, node: h$((k + 1)), params: {rank: $k, ranks: $RANKS, next: h$(((k + 1) % RANKS + 1)), size: $SIZE, compute: 20ms, channels: 2, iterations: $ITERS, trace: $1, trace_interval: $TRACE_INTERVAL}}"
+	done
+}
+experiment true >"$work/on.yaml"
+experiment false >"$work/off.yaml"
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+# iter_of FILE TRACE: run it and print the median across ranks of iter_p50_ms;
+# the ranks' figures go to $work/detail.
+iter_of() {
+	rm -rf "$work/runs"
+	"$tbctl" run "$1" --out "$work/runs" --quiet >"$work/run.log" 2>&1 ||
+		{ cat "$work/run.log" >&2; tail -n 5 "$work"/runs/$name/*/roles/*/stderr.log >&2 2>/dev/null; exit 1; }
+	local d k
+	d=$(echo "$work"/runs/$name/*/)
+	: >"$work/ranks"
+	for k in $(seq 0 $((RANKS - 1))); do
+		jq -e '.complete' "$d/roles/r$k/summary.json" >/dev/null ||
+			{ echo "bench: rank $k did not complete:" >&2; cat "$d/roles/r$k/summary.json" "$d/roles/r$k/stderr.log" >&2; exit 1; }
+		if [ "$2" = true ]; then
+			[ -s "$d/roles/r$k/trace.jsonl" ] || { echo "bench: rank $k wrote no trace" >&2; exit 1; }
+		else
+			[ ! -e "$d/roles/r$k/trace.jsonl" ] || { echo "bench: rank $k traced with trace off" >&2; exit 1; }
+		fi
+		jq '.iter_p50_ms' "$d/roles/r$k/summary.json" >>"$work/ranks"
+	done
+	if [ "$2" = true ]; then
+		echo "ranks iter p50 ms: $(tr '\n' ' ' <"$work/ranks"); trace records: $(cat "$d"/roles/r*/trace.jsonl | grep -c '"type":"completion"') completion, $(cat "$d"/roles/r*/trace.jsonl | grep -c '"type":"state"') state" >"$work/detail"
+	else
+		echo "ranks iter p50 ms: $(tr '\n' ' ' <"$work/ranks")" >"$work/detail"
+	fi
+	median <"$work/ranks"
+}
+
+echo "machine: $(nproc) cores, kernel $(uname -r), $("$tbctl" version)"
+echo "ring: $RANKS ranks, size $SIZE B, compute 20ms, channels 2, $ITERS iterations; trace_interval $TRACE_INTERVAL when on"
+: >"$work/on"; : >"$work/off"
+for r in $(seq "$RUNS"); do
+	on=$(iter_of "$work/on.yaml" true); echo "$on" >>"$work/on"
+	printf 'run %d  trace on   iter p50 %8.3f ms (%s)\n' "$r" "$on" "$(cat "$work/detail")"
+	off=$(iter_of "$work/off.yaml" false); echo "$off" >>"$work/off"
+	printf 'run %d  trace off  iter p50 %8.3f ms (%s)\n' "$r" "$off" "$(cat "$work/detail")"
+done
+on=$(median <"$work/on"); off=$(median <"$work/off")
+printf 'ring AllReduce training loop, %d ranks, median of %d: iteration p50 with trace %.3f ms, without %.3f ms: tracing adds %+.2f%% (target: under 1%%)\n' \
+	"$RANKS" "$RUNS" "$on" "$off" "$(echo "100 * ($on - $off) / $off" | bc -l)"
