@@ -4,7 +4,7 @@
 #   build  a Go toolchain (>= 1.26)
 #   run    iproute2, CNI plugins, nftables (what a lab needs at run time)
 #   test   tcpdump (reads back the pcapng files tbctl writes)
-#   bench  Mininet and iperf3 (peers the benchmarks compare against)
+#   bench  Mininet and iperf3 (peers the benchmarks compare against), jq
 set -euo pipefail
 
 want_go="1.26"
@@ -53,6 +53,7 @@ for what in "${@:-build run}"; do
 			want_pkg iperf3
 			want_pkg time
 			want_pkg bc
+			want_pkg jq
 			;;
 		*) echo "install-deps: unknown group $w (use build, run, test, bench)" >&2; exit 1 ;;
 		esac
