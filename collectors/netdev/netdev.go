@@ -4,12 +4,7 @@
 package netdev
 
 import (
-	"errors"
 	"fmt"
-
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
 	"github.com/tbctl/tbctl/collectors"
 	"github.com/tbctl/tbctl/collectors/internal/nldump"
@@ -21,68 +16,46 @@ type Node struct {
 	NS   string
 }
 
-// Sampler keeps netlink sockets open in each node's namespace: one for
-// link names, one for the counters.
+// Sampler keeps a netlink socket open in each node's namespace.
 type Sampler struct {
-	nodes   []Node
-	handles []*netlink.Handle
-	socks   []*nldump.Conn
-	stats   map[int32]linkStats // reused between samples
-	names   []map[int32]string  // per node: interface index → name
+	nodes []Node
+	socks []*nldump.Conn
+	stats map[int32]linkStats // reused between samples
+	names []map[int32]string  // per node: interface index → name
 }
 
 // Open opens a netlink socket in every node's namespace.
 func Open(nodes []Node) (*Sampler, error) {
 	s := &Sampler{nodes: nodes}
 	for _, n := range nodes {
-		fd, err := netns.GetFromPath(n.NS)
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("node %s: %w", n.Name, err)
-		}
-		h, err := netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
-		if err != nil {
-			fd.Close()
-			s.Close()
-			return nil, fmt.Errorf("node %s: netlink: %w", n.Name, err)
-		}
-		fd.Close()
 		sock, err := nldump.Open(n.NS)
 		if err != nil {
-			h.Close()
 			s.Close()
 			return nil, fmt.Errorf("node %s: %w", n.Name, err)
 		}
-		s.handles = append(s.handles, h)
 		s.socks = append(s.socks, sock)
 		s.names = append(s.names, map[int32]string{})
 	}
 	return s, nil
 }
 
-// refreshNames reads a node's interface names again (interfaces come and
-// go, as when the link emulator is spliced in).
-func (s *Sampler) refreshNames(i int) error {
-	links, err := s.handles[i].LinkList()
-	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
-		return err
-	}
-	names := map[int32]string{}
-	for _, l := range links {
-		names[int32(l.Attrs().Index)] = l.Attrs().Name
-	}
-	s.names[i] = names
-	return nil
-}
-
 // Close releases the sockets.
 func (s *Sampler) Close() {
-	for _, h := range s.handles {
-		h.Close()
-	}
 	for _, sock := range s.socks {
 		sock.Close()
 	}
+	s.socks = nil
+}
+
+// refreshNames reads a node's interface names again (interfaces come and
+// go, as when the link emulator is spliced in).
+func (s *Sampler) refreshNames(i int) error {
+	names, err := s.socks[i].LinkNames()
+	if err != nil {
+		return err
+	}
+	s.names[i] = names
+	return nil
 }
 
 // Sample reads every interface's counters once (loopback left out).

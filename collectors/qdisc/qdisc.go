@@ -10,8 +10,6 @@ import (
 	"fmt"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
 	"github.com/tbctl/tbctl/collectors"
 	"github.com/tbctl/tbctl/collectors/internal/nldump"
@@ -23,39 +21,23 @@ type Node struct {
 	NS   string
 }
 
-// Sampler keeps netlink sockets open in each node's namespace: one for
-// link names, one for the qdisc dumps.
+// Sampler keeps a netlink socket open in each node's namespace.
 type Sampler struct {
-	nodes   []Node
-	handles []*netlink.Handle
-	socks   []*nldump.Conn
-	names   []map[int32]string // per node: interface index → name
-	stats   []qdiscStats       // reused between samples
+	nodes []Node
+	socks []*nldump.Conn
+	names []map[int32]string // per node: interface index → name
+	stats []qdiscStats       // reused between samples
 }
 
-// Open opens netlink sockets in every node's namespace.
+// Open opens a netlink socket in every node's namespace.
 func Open(nodes []Node) (*Sampler, error) {
 	s := &Sampler{nodes: nodes}
 	for _, n := range nodes {
-		fd, err := netns.GetFromPath(n.NS)
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("node %s: %w", n.Name, err)
-		}
-		h, err := netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
-		if err != nil {
-			fd.Close()
-			s.Close()
-			return nil, fmt.Errorf("node %s: netlink: %w", n.Name, err)
-		}
-		fd.Close()
 		sock, err := nldump.Open(n.NS)
 		if err != nil {
-			h.Close()
 			s.Close()
 			return nil, fmt.Errorf("node %s: %w", n.Name, err)
 		}
-		s.handles = append(s.handles, h)
 		s.socks = append(s.socks, sock)
 		s.names = append(s.names, map[int32]string{})
 	}
@@ -64,25 +46,18 @@ func Open(nodes []Node) (*Sampler, error) {
 
 // Close releases the sockets.
 func (s *Sampler) Close() {
-	for _, h := range s.handles {
-		h.Close()
-	}
 	for _, sock := range s.socks {
 		sock.Close()
 	}
-	s.handles, s.socks = nil, nil
+	s.socks = nil
 }
 
 // refreshNames reads a node's interface names again (interfaces come and
 // go, as when the link emulator is spliced in).
 func (s *Sampler) refreshNames(i int) error {
-	links, err := s.handles[i].LinkList()
-	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+	names, err := s.socks[i].LinkNames()
+	if err != nil {
 		return err
-	}
-	names := make(map[int32]string, len(links))
-	for _, l := range links {
-		names[int32(l.Attrs().Index)] = l.Attrs().Name
 	}
 	s.names[i] = names
 	return nil

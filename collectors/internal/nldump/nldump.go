@@ -11,6 +11,7 @@ package nldump
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -164,3 +165,39 @@ func (c *Conn) recv() (int, error) {
 		return 0, errno
 	}
 }
+
+// LinkNames reads the namespace's interface names by index (an
+// RTM_GETLINK dump; the samplers read it again when an unknown index
+// appears, as interfaces come and go).
+func (c *Conn) LinkNames() (map[int32]string, error) {
+	var ifinfomsg [16]byte // AF_UNSPEC: every link
+	names := map[int32]string{}
+	err := c.Dump(unix.RTM_GETLINK, ifinfomsg[:], func(typ uint16, data []byte) error {
+		if typ != unix.RTM_NEWLINK || len(data) < 16 {
+			return nil
+		}
+		index := int32(binary.NativeEndian.Uint32(data[4:]))
+		for b := data[16:]; len(b) >= 4; {
+			l := int(binary.NativeEndian.Uint16(b[0:]))
+			t := binary.NativeEndian.Uint16(b[2:]) & nlaTypeMask
+			if l < 4 || l > len(b) {
+				break
+			}
+			if t == unix.IFLA_IFNAME {
+				names[index] = strings.TrimRight(string(b[4:l]), "\x00")
+				break
+			}
+			next := (l + unix.RTA_ALIGNTO - 1) &^ (unix.RTA_ALIGNTO - 1)
+			if next >= len(b) {
+				break
+			}
+			b = b[next:]
+		}
+		return nil
+	})
+	return names, err
+}
+
+// nlaTypeMask strips the nested and byte-order flags from an attribute's
+// type (NLA_TYPE_MASK in linux/netlink.h).
+const nlaTypeMask = 0x3fff
