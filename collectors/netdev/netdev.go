@@ -21,41 +21,25 @@ type Sampler struct {
 	nodes []Node
 	socks []*nldump.Conn
 	stats map[int32]linkStats // reused between samples
-	names []map[int32]string  // per node: interface index → name
 }
 
 // Open opens a netlink socket in every node's namespace.
 func Open(nodes []Node) (*Sampler, error) {
-	s := &Sampler{nodes: nodes}
-	for _, n := range nodes {
-		sock, err := nldump.Open(n.NS)
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("node %s: %w", n.Name, err)
-		}
-		s.socks = append(s.socks, sock)
-		s.names = append(s.names, map[int32]string{})
+	paths := make([]string, len(nodes))
+	for i, n := range nodes {
+		paths[i] = n.NS
 	}
-	return s, nil
+	socks, bad, err := nldump.OpenAll(paths)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", nodes[bad].Name, err)
+	}
+	return &Sampler{nodes: nodes, socks: socks}, nil
 }
 
 // Close releases the sockets.
 func (s *Sampler) Close() {
-	for _, sock := range s.socks {
-		sock.Close()
-	}
+	nldump.CloseAll(s.socks)
 	s.socks = nil
-}
-
-// refreshNames reads a node's interface names again (interfaces come and
-// go, as when the link emulator is spliced in).
-func (s *Sampler) refreshNames(i int) error {
-	names, err := s.socks[i].LinkNames()
-	if err != nil {
-		return err
-	}
-	s.names[i] = names
-	return nil
 }
 
 // Sample reads every interface's counters once (loopback left out).
@@ -69,16 +53,11 @@ func (s *Sampler) Sample() ([]collectors.Sample, error) {
 		if err := dumpStats(s.socks[i], stats); err != nil {
 			return out, fmt.Errorf("node %s: %w", s.nodes[i].Name, err)
 		}
-		for index := range stats {
-			if _, known := s.names[i][index]; !known {
-				if err := s.refreshNames(i); err != nil {
-					return out, fmt.Errorf("node %s: %w", s.nodes[i].Name, err)
-				}
-				break
-			}
-		}
 		for index, st := range stats {
-			name := s.names[i][index]
+			name, err := s.socks[i].Name(index)
+			if err != nil {
+				return out, fmt.Errorf("node %s: %w", s.nodes[i].Name, err)
+			}
 			if name == "" || name == "lo" {
 				continue
 			}

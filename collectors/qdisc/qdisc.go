@@ -25,42 +25,26 @@ type Node struct {
 type Sampler struct {
 	nodes []Node
 	socks []*nldump.Conn
-	names []map[int32]string // per node: interface index → name
-	stats []qdiscStats       // reused between samples
+	stats []qdiscStats // reused between samples
 }
 
 // Open opens a netlink socket in every node's namespace.
 func Open(nodes []Node) (*Sampler, error) {
-	s := &Sampler{nodes: nodes}
-	for _, n := range nodes {
-		sock, err := nldump.Open(n.NS)
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("node %s: %w", n.Name, err)
-		}
-		s.socks = append(s.socks, sock)
-		s.names = append(s.names, map[int32]string{})
+	paths := make([]string, len(nodes))
+	for i, n := range nodes {
+		paths[i] = n.NS
 	}
-	return s, nil
+	socks, bad, err := nldump.OpenAll(paths)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", nodes[bad].Name, err)
+	}
+	return &Sampler{nodes: nodes, socks: socks}, nil
 }
 
 // Close releases the sockets.
 func (s *Sampler) Close() {
-	for _, sock := range s.socks {
-		sock.Close()
-	}
+	nldump.CloseAll(s.socks)
 	s.socks = nil
-}
-
-// refreshNames reads a node's interface names again (interfaces come and
-// go, as when the link emulator is spliced in).
-func (s *Sampler) refreshNames(i int) error {
-	names, err := s.socks[i].LinkNames()
-	if err != nil {
-		return err
-	}
-	s.names[i] = names
-	return nil
 }
 
 // Sample reads every qdisc's statistics once (loopback's left out). The
@@ -83,15 +67,11 @@ func (s *Sampler) Sample() ([]collectors.Sample, error) {
 			errs = append(errs, fmt.Errorf("node %s: %w", s.nodes[i].Name, err))
 		}
 		for _, q := range s.stats {
-			if _, known := s.names[i][q.ifindex]; !known {
-				if err := s.refreshNames(i); err != nil {
-					errs = append(errs, fmt.Errorf("node %s: %w", s.nodes[i].Name, err))
-				}
+			name, err := s.socks[i].Name(q.ifindex)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("node %s: %w", s.nodes[i].Name, err))
 				break
 			}
-		}
-		for _, q := range s.stats {
-			name := s.names[i][q.ifindex]
 			if name == "" || name == "lo" {
 				continue // gone since the dump, or loopback
 			}

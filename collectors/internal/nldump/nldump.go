@@ -24,10 +24,11 @@ import (
 // Conn is a NETLINK_ROUTE socket in one namespace. It is not safe for
 // concurrent use.
 type Conn struct {
-	fd  int
-	seq uint32
-	req []byte
-	buf []byte
+	names map[int32]string // interface index → name, read when unknown
+	fd    int
+	seq   uint32
+	req   []byte
+	buf   []byte
 }
 
 var seqBase atomic.Uint32
@@ -201,3 +202,40 @@ func (c *Conn) LinkNames() (map[int32]string, error) {
 // nlaTypeMask strips the nested and byte-order flags from an attribute's
 // type (NLA_TYPE_MASK in linux/netlink.h).
 const nlaTypeMask = 0x3fff
+
+// OpenAll opens a Conn in each namespace; on an error it closes those it
+// opened and says which, by index into paths.
+func OpenAll(paths []string) ([]*Conn, int, error) {
+	conns := make([]*Conn, 0, len(paths))
+	for i, p := range paths {
+		c, err := Open(p)
+		if err != nil {
+			CloseAll(conns)
+			return nil, i, err
+		}
+		conns = append(conns, c)
+	}
+	return conns, 0, nil
+}
+
+// CloseAll closes every Conn.
+func CloseAll(conns []*Conn) {
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// Name returns the name of interface index, reading the names again when
+// it is unknown (interfaces come and go, as when the link emulator is
+// spliced in); "" when there is no such interface.
+func (c *Conn) Name(index int32) (string, error) {
+	if name, ok := c.names[index]; ok {
+		return name, nil
+	}
+	names, err := c.LinkNames()
+	if err != nil {
+		return "", err
+	}
+	c.names = names
+	return names[index], nil
+}
