@@ -13,38 +13,40 @@ import (
 func BenchmarkAllReduceTCP(b *testing.B) {
 	const n, l = 4, 16 << 20 // 64 MiB
 	for _, nc := range []int{1, 2, 4} {
-		for _, traced := range []bool{false, true} {
-			b.Run(fmt.Sprintf("ch%d/traced=%v", nc, traced), func(b *testing.B) {
-				ts := tcpRing(b, n, nc)
-				defer closeAll(ts)
-				tps := make([]Transport, n)
-				var trs []*Tracer
-				for r := range n {
-					tps[r] = ts[r]
-					if traced {
-						trs = append(trs, NewTracer(io.Discard, 0))
-					}
-				}
-				data := make([][]float32, n)
-				for r := range data {
-					data[r] = make([]float32, l)
-				}
-				o := Options{Channels: nc}
-				b.ResetTimer()
-				var total time.Duration
-				for b.Loop() {
-					start := time.Now()
-					for r, err := range runRing(context.Background(), data, tps, o, trs) {
-						if err != nil {
-							b.Fatalf("rank %d: %v", r, err)
+		for _, chunk := range []int{128 << 10, 512 << 10, 2 << 20} {
+			for _, traced := range []bool{false, true} {
+				b.Run(fmt.Sprintf("ch%d/chunk%dK/traced=%v", nc, chunk>>10, traced), func(b *testing.B) {
+					ts := tcpRing(b, n, nc)
+					defer closeAll(ts)
+					tps := make([]Transport, n)
+					var trs []*Tracer
+					for r := range n {
+						tps[r] = ts[r]
+						if traced {
+							trs = append(trs, NewTracer(io.Discard, 0))
 						}
 					}
-					total += time.Since(start)
-				}
-				alg := AlgBW(int64(l*4), total/time.Duration(b.N))
-				b.ReportMetric(alg/1e9, "algbw_GB/s")
-				b.ReportMetric(BusBW(alg, n)/1e9, "busbw_GB/s")
-			})
+					data := make([][]float32, n)
+					for r := range data {
+						data[r] = make([]float32, l)
+					}
+					o := Options{Channels: nc, ChunkBytes: chunk}
+					b.ResetTimer()
+					var total time.Duration
+					for b.Loop() {
+						start := time.Now()
+						for r, err := range runRing(context.Background(), data, tps, o, trs) {
+							if err != nil {
+								b.Fatalf("rank %d: %v", r, err)
+							}
+						}
+						total += time.Since(start)
+					}
+					alg := AlgBW(int64(l*4), total/time.Duration(b.N))
+					b.ReportMetric(alg/1e9, "algbw_GB/s")
+					b.ReportMetric(BusBW(alg, n)/1e9, "busbw_GB/s")
+				})
+			}
 		}
 	}
 }

@@ -19,12 +19,17 @@ type Transport interface {
 	Recv(channel int, b []byte) error
 }
 
-// Acker is implemented by transports that carry per-chunk acknowledgements
-// from receiver back to sender. The engine then acknowledges every chunk it
-// receives (SendAck to the left neighbour, sequence numbers 0, 1, ... per
-// channel and collective) and waits for the acknowledgements of everything
-// it sent (RecvAck from the right one) before AllReduce returns; the tracer
-// counts them as "acked". Without it, acked equals sent.
+// Acker is implemented by transports that carry acknowledgements from
+// receiver back to sender. The engine then acknowledges the chunks it
+// receives (SendAck to the left neighbour) and waits for the
+// acknowledgements of everything it sent (RecvAck from the right one)
+// before AllReduce returns; the tracer counts them as "acked". Without
+// it, acked equals sent. Acknowledgements are cumulative: seq says that
+// chunks 0..seq of this channel and collective have arrived. Each channel
+// has an acknowledging goroutine that sends the latest count whenever it
+// has moved, so a receiver that keeps up sends one per chunk and one that
+// falls behind sends fewer, larger ones, as NCCL's receiver publishes its
+// tail pointer to the sender.
 type Acker interface {
 	SendAck(channel int, seq uint32) error
 	RecvAck(channel int) (uint32, error)
@@ -87,19 +92,28 @@ func run(ctx context.Context, rank int, data []float32, t Transport, plans []*pl
 		// forwards, in the order the sender forwards them.
 		ready := make(chan struct{}, p.nRecv)
 		sent := &sentCount{poke: make(chan struct{}, 1)}
+		var recvd *sentCount // chunks received, for the acknowledging goroutine
+		if acker != nil {
+			recvd = &sentCount{poke: make(chan struct{}, 1)}
+		}
 		wg.Go(func() {
 			if err := sendLoop(ictx, ch, raw, t, p, ready, sent, op); err != nil {
 				fail(fmt.Errorf("allreduce rank %d channel %d: %w", rank, ch, err))
 			}
 		})
 		wg.Go(func() {
-			if err := recvLoop(ictx, ch, data, raw, t, acker, p, ready, sent, op); err != nil {
+			if err := recvLoop(ictx, ch, data, raw, t, p, ready, sent, recvd, op); err != nil {
 				fail(fmt.Errorf("allreduce rank %d channel %d: %w", rank, ch, err))
 			}
 		})
 		if acker != nil {
 			wg.Go(func() {
-				if err := ackLoop(ch, acker, p, op); err != nil {
+				if err := ackSendLoop(ictx, ch, acker, p, recvd); err != nil {
+					fail(fmt.Errorf("allreduce rank %d channel %d: %w", rank, ch, err))
+				}
+			})
+			wg.Go(func() {
+				if err := ackRecvLoop(ch, acker, p, op); err != nil {
 					fail(fmt.Errorf("allreduce rank %d channel %d: %w", rank, ch, err))
 				}
 			})
@@ -123,7 +137,8 @@ func run(ctx context.Context, rank int, data []float32, t Transport, plans []*pl
 // same place N-1 steps earlier has returned. On a real ring the data cannot
 // arrive before then, so the wait never lasts; it makes the ordering
 // explicit to the memory model (and the race detector), which cannot see
-// causality that runs through the network.
+// causality that runs through the network. It also counts received chunks
+// for the acknowledging goroutine.
 type sentCount struct {
 	n    atomic.Int64
 	poke chan struct{}
@@ -168,10 +183,9 @@ func sendLoop(ctx context.Context, ch int, raw []byte, t Transport, p *plan, rea
 	return nil
 }
 
-func recvLoop(ctx context.Context, ch int, data []float32, raw []byte, t Transport, acker Acker, p *plan, ready chan<- struct{}, sent *sentCount, op *opTrace) error {
+func recvLoop(ctx context.Context, ch int, data []float32, raw []byte, t Transport, p *plan, ready chan<- struct{}, sent, recvd *sentCount, op *opTrace) error {
 	tmp := make([]float32, p.maxCh)
 	tmpRaw := f32bytes(tmp)
-	seq := uint32(0)
 	last := len(p.steps) - 1
 	n := len(p.steps)/2 + 1
 	for s, chunks := range p.recv {
@@ -181,10 +195,7 @@ func recvLoop(ctx context.Context, ch int, data []float32, raw []byte, t Transpo
 			if reduce {
 				err = t.Recv(ch, tmpRaw[:c.Len*4])
 				if err == nil {
-					dst := data[c.Off : c.Off+c.Len]
-					for i, v := range tmp[:c.Len] {
-						dst[i] += v
-					}
+					addTo(data[c.Off:c.Off+c.Len], tmp[:c.Len])
 				}
 			} else {
 				// Step s+1-n sent this same chunk list.
@@ -197,12 +208,9 @@ func recvLoop(ctx context.Context, ch int, data []float32, raw []byte, t Transpo
 				return fmt.Errorf("step %d: receiving chunk %d: %w", s, k, err)
 			}
 			op.recvd(ch)
-			if acker != nil {
-				if err := acker.SendAck(ch, seq); err != nil {
-					return fmt.Errorf("step %d: acknowledging chunk %d: %w", s, k, err)
-				}
+			if recvd != nil {
+				recvd.inc()
 			}
-			seq++
 			if s < last {
 				op.ready(ch)
 				ready <- struct{}{} // never blocks: capacity is every chunk
@@ -212,16 +220,38 @@ func recvLoop(ctx context.Context, ch int, data []float32, raw []byte, t Transpo
 	return nil
 }
 
-func ackLoop(ch int, a Acker, p *plan, op *opTrace) error {
-	for i := range p.nSend {
+// ackSendLoop acknowledges, cumulatively, every chunk recvLoop has
+// counted, sending whenever the count has moved since the last
+// acknowledgement, until all of the channel's chunks are acknowledged.
+func ackSendLoop(ctx context.Context, ch int, a Acker, p *plan, recvd *sentCount) error {
+	var done int64
+	for done < int64(p.nRecv) {
+		if err := recvd.wait(ctx, done+1); err != nil {
+			return err
+		}
+		n := recvd.n.Load()
+		if err := a.SendAck(ch, uint32(n-1)); err != nil {
+			return fmt.Errorf("acknowledging chunks %d..%d: %w", done, n-1, err)
+		}
+		done = n
+	}
+	return nil
+}
+
+// ackRecvLoop reads the right neighbour's cumulative acknowledgements
+// until every chunk sent on the channel is acknowledged.
+func ackRecvLoop(ch int, a Acker, p *plan, op *opTrace) error {
+	var acked int64
+	for acked < int64(p.nSend) {
 		seq, err := a.RecvAck(ch)
 		if err != nil {
-			return fmt.Errorf("reading acknowledgement %d of %d: %w", i, p.nSend, err)
+			return fmt.Errorf("reading acknowledgement after %d of %d chunks: %w", acked, p.nSend, err)
 		}
-		if seq != uint32(i) {
-			return fmt.Errorf("acknowledgement %d has sequence number %d", i, seq)
+		if n := int64(seq) + 1; n <= acked || n > int64(p.nSend) {
+			return fmt.Errorf("acknowledgement of chunks up to %d after %d of %d were acknowledged", seq, acked, p.nSend)
 		}
-		op.acked(ch)
+		op.acked(ch, int64(seq)+1-acked)
+		acked = int64(seq) + 1
 	}
 	return nil
 }

@@ -136,12 +136,12 @@ func (op *opTrace) sent(ch int) {
 	c.lastSend.Store(op.t.now())
 }
 
-func (op *opTrace) acked(ch int) {
+func (op *opTrace) acked(ch int, n int64) {
 	if op == nil {
 		return
 	}
 	c := &op.ch[ch]
-	c.acked.Add(1)
+	c.acked.Add(n)
 	c.lastSend.Store(op.t.now())
 }
 

@@ -295,6 +295,20 @@ func TestFillVerify(t *testing.T) {
 	assert.Equal(t, int64(n), verify(sum, ranks, 4), "another iteration's sums differ everywhere")
 	sum[10] += 1
 	assert.Equal(t, int64(1), verify(sum, ranks, 3))
+
+	// verifyRefill counts as verify does and leaves the next fill behind,
+	// also in the tail shorter than the 8-element cycle (n = 1003).
+	const r = 2
+	odd := make([]float32, n+3)
+	for j := range odd {
+		odd[j] = float32(ranks*(ranks+1)/2 + ranks*((3+j)&7))
+	}
+	odd[5], odd[n+2] = -1, -1
+	next := pattern(r+1, 1, 4)
+	assert.Equal(t, int64(2), verifyRefill(odd, ranks, 3, &next))
+	want := make([]float32, n+3)
+	fill(want, r, 4)
+	assert.Equal(t, want, odd)
 }
 
 func TestBusyUsesCPUTime(t *testing.T) {
@@ -389,4 +403,20 @@ func TestMetrics(t *testing.T) {
 	assert.Equal(t, uint64(4), got["mycroft_allreduce_seconds"].Metric[0].GetHistogram().GetSampleCount())
 	require.Contains(t, got, "mycroft_busbw_bytes_per_second")
 	assert.Equal(t, 0.0, got["mycroft_mismatches_total"].Metric[0].GetCounter().GetValue())
+}
+
+// BenchmarkVerifyRefill passes once over a 64 MiB buffer as the loop does
+// between AllReduces.
+func BenchmarkVerifyRefill(b *testing.B) {
+	const ranks = 4
+	data := make([]float32, 16<<20)
+	// Refilling with the expected sums keeps every element correct.
+	sums := pattern(ranks*(ranks+1)/2, ranks, 0)
+	verifyRefill(data, ranks, 0, &sums)
+	b.SetBytes(int64(len(data)) * 4)
+	for b.Loop() {
+		if bad := verifyRefill(data, ranks, 0, &sums); bad != 0 {
+			b.Fatalf("%d mismatches", bad)
+		}
+	}
 }
