@@ -217,6 +217,9 @@ func TestAllReduceTCP(t *testing.T) {
 			assert.GreaterOrEqual(t, c.EndUnix, c.StartUnix)
 		}
 	}
+	for _, tr := range trs {
+		tr.Close()
+	}
 	settleGoroutines(t, before)
 }
 
@@ -333,6 +336,9 @@ func TestTraceStates(t *testing.T) {
 		}
 		assert.GreaterOrEqual(t, grew, 5, "rank %d: time since progress grew in %d snapshots", r, grew)
 	}
+	for _, tr := range trs {
+		tr.Close()
+	}
 	settleGoroutines(t, before)
 }
 
@@ -351,14 +357,16 @@ func TestCancelUnblocks(t *testing.T) {
 	data, _ := inputs(n, l)
 	ctx0, cancel0 := context.WithCancel(context.Background())
 	errs := make([]error, n)
+	trs := make([]*Tracer, n)
 	var wg sync.WaitGroup
 	for r := range n {
 		ctx := context.Background()
 		if r == 0 {
 			ctx = ctx0
 		}
+		trs[r] = NewTracer(&syncBuf{}, 10*time.Millisecond)
 		wg.Go(func() {
-			errs[r] = AllReduce(ctx, r, n, data[r], tps[r], Options{ChunkBytes: 4 << 10, Channels: nc}, NewTracer(&syncBuf{}, 10*time.Millisecond))
+			errs[r] = AllReduce(ctx, r, n, data[r], tps[r], Options{ChunkBytes: 4 << 10, Channels: nc}, trs[r])
 		})
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -377,6 +385,9 @@ func TestCancelUnblocks(t *testing.T) {
 	closeAll(ts)
 	// A context already cancelled fails at once.
 	assert.ErrorIs(t, AllReduce(ctx0, 0, 2, []float32{1}, MemRing(2, 1, 1)[0], Options{}, nil), context.Canceled)
+	for _, tr := range trs {
+		tr.Close()
+	}
 	settleGoroutines(t, before)
 }
 

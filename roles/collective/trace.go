@@ -23,7 +23,11 @@ import (
 //	 "to_send":…,"recvd":…,"to_recv":…,"since_send_ns":…,"since_recv_ns":…,
 //	 "since_progress_ns":…},…]}
 //
-// every interval while one is in flight. Per channel, ready, sent and
+// every interval while one is in flight: one goroutine per Tracer ticks
+// every interval from the first collective on and, at each tick, writes
+// the state of the collective in flight, if any (so collectives shorter
+// than the interval are sampled at the rate their share of time says, as
+// Mycroft's agent samples), until Close. Per channel, ready, sent and
 // acked count chunks for the right neighbour (produced locally and queued,
 // written, acknowledged by it) out of to_send; recvd counts chunks from the
 // left neighbour out of to_recv. since_send_ns is the time since the send
@@ -39,6 +43,13 @@ type Tracer struct {
 	interval time.Duration
 	base     time.Time
 	seq      atomic.Uint64
+	cur      atomic.Pointer[opTrace] // the collective in flight
+
+	start     sync.Once // starts the snapshot goroutine
+	started   atomic.Bool
+	closeOnce sync.Once
+	stop      chan struct{}
+	done      chan struct{}
 
 	mu  sync.Mutex // guards w, buf, err
 	buf []byte
@@ -54,7 +65,38 @@ func NewTracer(w io.Writer, interval time.Duration) *Tracer {
 	if interval == 0 {
 		interval = DefaultInterval
 	}
-	return &Tracer{w: w, interval: interval, base: time.Now()}
+	return &Tracer{w: w, interval: interval, base: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+// Close stops the snapshot goroutine. Records of collectives that end
+// after it are still written; their state is no longer sampled.
+func (t *Tracer) Close() {
+	if t == nil {
+		return
+	}
+	t.closeOnce.Do(func() {
+		close(t.stop)
+		t.start.Do(func() {}) // no snapshot goroutine after this
+		if t.started.Load() {
+			<-t.done
+		}
+	})
+}
+
+func (t *Tracer) snapshots() {
+	defer close(t.done)
+	tk := time.NewTicker(t.interval)
+	defer tk.Stop()
+	for {
+		select {
+		case <-t.stop:
+			return
+		case <-tk.C:
+			if op := t.cur.Load(); op != nil {
+				op.writeState()
+			}
+		}
+	}
 }
 
 // Err returns the first error writing a record.
@@ -86,7 +128,6 @@ type opTrace struct {
 	ch          []chanTrace
 	startMono   int64
 	startWall   time.Time
-	stop, done  chan struct{}
 }
 
 func (t *Tracer) begin(rank, n int, bytes int64, plans []*plan, acks bool) *opTrace {
@@ -109,9 +150,12 @@ func (t *Tracer) begin(rank, n int, bytes int64, plans []*plan, acks bool) *opTr
 		c.lastRecv.Store(op.startMono)
 	}
 	if t.interval > 0 {
-		op.stop, op.done = make(chan struct{}), make(chan struct{})
-		go op.snapshots()
+		t.start.Do(func() {
+			t.started.Store(true)
+			go t.snapshots()
+		})
 	}
+	t.cur.Store(op)
 	return op
 }
 
@@ -154,28 +198,13 @@ func (op *opTrace) recvd(ch int) {
 	c.lastRecv.Store(op.t.now())
 }
 
-func (op *opTrace) snapshots() {
-	defer close(op.done)
-	tk := time.NewTicker(op.t.interval)
-	defer tk.Stop()
-	for {
-		select {
-		case <-op.stop:
-			return
-		case <-tk.C:
-			op.writeState()
-		}
-	}
-}
-
 func (op *opTrace) end(err error) {
 	if op == nil {
 		return
 	}
-	if op.stop != nil {
-		close(op.stop)
-		<-op.done
-	}
+	// Clear cur before taking mu: a snapshot that loaded op checks cur
+	// again under mu, so no state record of op follows its completion.
+	op.t.cur.CompareAndSwap(op, nil)
 	endWall := time.Now()
 	var sent, recvd int64
 	for i := range op.ch {
@@ -212,10 +241,13 @@ func (op *opTrace) end(err error) {
 
 func (op *opTrace) writeState() {
 	t := op.t
-	nowWall := time.Now()
-	now := int64(nowWall.Sub(t.base))
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.cur.Load() != op {
+		return // ended meanwhile
+	}
+	nowWall := time.Now()
+	now := int64(nowWall.Sub(t.base))
 	b := t.buf[:0]
 	b = append(b, `{"type":"state","op":`...)
 	b = strconv.AppendUint(b, op.seq, 10)

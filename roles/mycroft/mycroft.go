@@ -257,6 +257,7 @@ func run(ctx context.Context, env *roles.Env, params any) error {
 			interval = -1 // NewTracer: no state records
 		}
 		tr = collective.NewTracer(traceFile, interval)
+		defer tr.Close() // before traceFile.Close
 	}
 	seriesFile, err := env.Create("series.jsonl")
 	if err != nil {

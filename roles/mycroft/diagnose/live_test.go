@@ -105,6 +105,7 @@ func TestLiveRing(t *testing.T) {
 			for r := range n {
 				bufs[r] = &syncBuf{}
 				trs[r] = collective.NewTracer(bufs[r], 5*time.Millisecond)
+				defer trs[r].Close()
 			}
 			opts := collective.Options{ChunkBytes: 1 << 10, Channels: nc}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

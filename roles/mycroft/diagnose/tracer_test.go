@@ -60,6 +60,7 @@ func TestDecodeRealTracer(t *testing.T) {
 	for r := range n {
 		bufs[r] = new(bytes.Buffer)
 		trs[r] = collective.NewTracer(bufs[r], time.Millisecond)
+		defer trs[r].Close()
 	}
 	opts := collective.Options{ChunkBytes: 1 << 10, Channels: nc}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
