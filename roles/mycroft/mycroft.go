@@ -54,6 +54,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -69,6 +70,7 @@ import (
 
 	"github.com/tbctl/tbctl/roles"
 	"github.com/tbctl/tbctl/roles/collective"
+	"github.com/tbctl/tbctl/roles/mycroft/stream"
 )
 
 // Params are the mycroft role's parameters.
@@ -85,10 +87,15 @@ type Params struct {
 	Chunk         int           `param:"chunk" help:"largest chunk in bytes that the ring moves at once"`
 	Trace         bool          `param:"trace" help:"write Mycroft-style trace records to trace.jsonl"`
 	TraceInterval time.Duration `param:"trace_interval" help:"period of the per-channel state snapshots while an AllReduce is in flight (0: completion records only)"`
+	TracePort     int           `param:"trace_port" help:"TCP port serving the trace records live to the mycroft-analyzer role (0: none)"`
 }
 
 // DefaultPort is the port ranks listen on unless port says otherwise.
 const DefaultPort = 7600
+
+// DefaultTracePort is where ranks serve their trace records live unless
+// trace_port says otherwise.
+const DefaultTracePort = 7601
 
 func defaults() any {
 	return &Params{
@@ -100,6 +107,7 @@ func defaults() any {
 		Chunk:         512 << 10,
 		Trace:         true,
 		TraceInterval: 100 * time.Millisecond,
+		TracePort:     DefaultTracePort,
 	}
 }
 
@@ -126,6 +134,9 @@ func (p *Params) check() error {
 	}
 	if p.Port < 1 || p.Port > 65535 {
 		bad("port %d is not between 1 and 65535", p.Port)
+	}
+	if p.TracePort < 0 || p.TracePort > 65535 || p.TracePort != 0 && p.TracePort == p.Port {
+		bad("trace_port %d must be 0 or a port between 1 and 65535 other than port", p.TracePort)
 	}
 	if p.NextPort < 0 || p.NextPort > 65535 {
 		bad("next_port %d is not between 0 and 65535", p.NextPort)
@@ -256,7 +267,23 @@ func run(ctx context.Context, env *roles.Env, params any) error {
 		if interval == 0 {
 			interval = -1 // NewTracer: no state records
 		}
-		tr = collective.NewTracer(traceFile, interval)
+		var w io.Writer = traceFile
+		if p.TracePort > 0 {
+			hub := stream.NewHub()
+			tln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(p.TracePort)))
+			if err != nil {
+				return fmt.Errorf("mycroft: trace stream: %w", err)
+			}
+			sctx, stop := context.WithCancel(ctx)
+			served := make(chan struct{})
+			go func() {
+				defer close(served)
+				hub.Serve(sctx, tln, stream.Hello{Rank: p.Rank, Ranks: p.Ranks, Node: env.Node})
+			}()
+			defer func() { hub.Close(); stop(); <-served }()
+			w = io.MultiWriter(traceFile, hub)
+		}
+		tr = collective.NewTracer(w, interval)
 		defer tr.Close() // before traceFile.Close
 	}
 	seriesFile, err := env.Create("series.jsonl")

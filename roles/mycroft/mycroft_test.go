@@ -48,7 +48,7 @@ type result struct {
 // nil, is called once every rank is ready and cancels ctx when it returns.
 func ring(t *testing.T, ranks int, extra func(r int) map[string]any, stop func()) []*result {
 	t.Helper()
-	ports := freePorts(t, ranks)
+	ports := freePorts(t, 2*ranks) // ring ports, then trace ports
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res := make([]*result, ranks)
@@ -59,7 +59,7 @@ func ring(t *testing.T, ranks int, extra func(r int) map[string]any, stop func()
 		readyCh[r] = make(chan struct{})
 		params := map[string]any{
 			"rank": r, "ranks": ranks, "next": "127.0.0.1",
-			"port": ports[r], "next_port": ports[(r+1)%ranks],
+			"port": ports[r], "next_port": ports[(r+1)%ranks], "trace_port": ports[ranks+r],
 			"size": 64<<10 + 12, "chunk": 8 << 10, "channels": 2,
 			"compute": "5ms", "trace_interval": "1ms",
 		}
@@ -246,7 +246,7 @@ func TestBrokenRingFails(t *testing.T) {
 	stopGrace = 200 * time.Millisecond
 	defer func() { stopGrace = old }()
 	before := runtime.NumGoroutine()
-	ports := freePorts(t, 2)
+	ports := freePorts(t, 4)
 	dirs := []string{t.TempDir(), t.TempDir()}
 	ctx0, stop0 := context.WithCancel(context.Background())
 	ready := make(chan struct{}, 2)
@@ -259,7 +259,7 @@ func TestBrokenRingFails(t *testing.T) {
 		}
 		wg.Go(func() {
 			errs[r] = roles.Serve(ctx, roles.Instance{Role: "mycroft", Dir: dirs[r], Params: map[string]any{
-				"rank": r, "ranks": 2, "next": "127.0.0.1", "port": ports[r], "next_port": ports[1-r],
+				"rank": r, "ranks": 2, "next": "127.0.0.1", "port": ports[r], "next_port": ports[1-r], "trace_port": ports[2+r],
 				"size": 1 << 20, "compute": "1ms", "iterations": 0,
 			}}, func() { ready <- struct{}{} })
 		})
@@ -344,7 +344,7 @@ func TestBadParams(t *testing.T) {
 	dir := t.TempDir()
 	err = roles.Serve(context.Background(), roles.Instance{Role: "mycroft", Dir: dir, Params: map[string]any{
 		"rank": 3, "ranks": 3, "port": 70000, "size": 10, "channels": 0, "chunk": 2,
-		"compute": "-1s", "iterations": -1, "trace_interval": "-5ms", "next_port": -1,
+		"compute": "-1s", "iterations": -1, "trace_interval": "-5ms", "next_port": -1, "trace_port": 70000,
 	}}, nil)
 	require.Error(t, err)
 	for _, want := range []string{
@@ -358,6 +358,7 @@ func TestBadParams(t *testing.T) {
 		"channels must be between 1 and 64",
 		"chunk must be between 4 bytes",
 		"trace_interval must not be negative",
+		"trace_port 70000 must be 0 or a port",
 	} {
 		assert.Contains(t, err.Error(), want)
 	}
@@ -368,7 +369,7 @@ func TestBadParams(t *testing.T) {
 	// Defaults are what the documentation promises.
 	p := r.Params().(*Params)
 	assert.Equal(t, Params{Ranks: 2, Port: 7600, Size: 16 << 20, Compute: 50 * time.Millisecond, Channels: 2,
-		Chunk: 512 << 10, Trace: true, TraceInterval: 100 * time.Millisecond}, *p)
+		Chunk: 512 << 10, Trace: true, TraceInterval: 100 * time.Millisecond, TracePort: 7601}, *p)
 }
 
 func TestSingleRank(t *testing.T) {
