@@ -35,6 +35,10 @@ type Role struct {
 	// env.Ready once it can serve its dependents. The error it returns is
 	// the instance's failure; nil is success.
 	Run func(ctx context.Context, env *Env, params any) error
+	// Diagnoses says the role emits "diagnosis" events naming a root cause
+	// (node, or link from_node → to_node); the runner scores them against
+	// the faults it injected and adds the scores to the instance's summary.
+	Diagnoses bool
 }
 
 var (

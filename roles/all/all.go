@@ -3,6 +3,7 @@
 package all
 
 import (
-	_ "github.com/tbctl/tbctl/roles/mycroft" // ring AllReduce training loop with Mycroft-style tracing
-	_ "github.com/tbctl/tbctl/roles/traffic" // tcp, udp and rr traffic and its server
+	_ "github.com/tbctl/tbctl/roles/mycroft"          // ring AllReduce training loop with Mycroft-style tracing
+	_ "github.com/tbctl/tbctl/roles/mycroft/analyzer" // live diagnosis of a mycroft ring's hangs and slowdowns
+	_ "github.com/tbctl/tbctl/roles/traffic"          // tcp, udp and rr traffic and its server
 )

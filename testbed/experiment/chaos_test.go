@@ -66,3 +66,47 @@ chaos: {count: 2}
 		require.Contains(t, err.Error(), want)
 	}
 }
+
+// TestChaosGapAndEachCode: with gap, faults come one at a time with at
+// least gap of quiet before each, inside the window; each-code rounds use
+// every code once per round on varying targets.
+func TestChaosGapAndEachCode(t *testing.T) {
+	var cands []*FaultSpec
+	for _, code := range []string{"node.pause", "net.rate", "net.loss"} {
+		for _, tg := range []string{"h1", "h2", "h3", "h4"} {
+			cands = append(cands, &FaultSpec{Code: code, Target: tg})
+		}
+	}
+	c := &Chaos{Count: 6, For: 2 * time.Second, Gap: 3 * time.Second, Pick: PickEachCode, Faults: cands}
+	targets := map[string]bool{}
+	for seed := int64(1); seed <= 20; seed++ {
+		s := c.Schedule(40*time.Second, seed)
+		require.Len(t, s, 6)
+		for round := range 2 {
+			codes := map[string]bool{}
+			for _, f := range s[3*round : 3*round+3] {
+				codes[f.Code] = true
+				targets[f.Target] = true
+			}
+			require.Len(t, codes, 3, "seed %d round %d: every code once", seed, round)
+		}
+		quietFrom := time.Duration(0)
+		for _, f := range s {
+			require.GreaterOrEqual(t, f.At-quietFrom, 3*time.Second, "seed %d: a gap before %s", seed, f.Name)
+			quietFrom = f.At + f.For
+		}
+		require.LessOrEqual(t, quietFrom, 40*time.Second, "inside the window")
+	}
+	require.Len(t, targets, 4, "targets vary across seeds")
+
+	_, err := Parse([]byte(`name: x
+topology: {generate: {shape: single, hosts: 2}}
+duration: 10s
+roles: {a: {role: traffic, node: h1, params: {mode: server}}}
+chaos: {count: 3, for: 2s, gap: 2s, pick: every, faults: [{code: node.pause, target: h1}]}
+`), "x.yaml", nil)
+	require.Error(t, err)
+	for _, want := range []string{"chaos: 3 faults of 2s, each after a gap of 2s, need 12s; duration is 10s", `chaos.pick must be uniform or each-code, got "every"`} {
+		require.Contains(t, err.Error(), want)
+	}
+}

@@ -22,7 +22,7 @@ import (
 var (
 	topFields       = []string{"name", "claim", "topology", "provider", "duration", "warmup", "repetitions", "seed", "roles", "faults", "chaos", "collect", "sweep", "expect", "compare", "reproduce"}
 	reproduceFields = []string{"tolerance", "metrics"}
-	chaosFields     = []string{"seed", "count", "for", "faults"}
+	chaosFields     = []string{"seed", "count", "for", "gap", "pick", "faults"}
 	faultFields     = []string{"name", "code", "target", "params", "at", "for", "every"}
 	topologyFields  = []string{"file", "inline", "generate"}
 	generateFields  = []string{"shape", "hosts", "depth", "fanout", "spines", "leaves", "k"}
@@ -636,6 +636,21 @@ func (p *parser) chaos(n *yaml.Node, e *Experiment) *Chaos {
 	}
 	if e.Duration > 0 && c.For >= e.Duration {
 		p.add(n, "make for shorter than duration", "chaos.for %s must be shorter than duration %s", c.For, e.Duration)
+	}
+	if v, ok := f["gap"]; ok {
+		c.Gap, _ = p.duration(v.value, "chaos.gap")
+		if need := time.Duration(c.Count) * (c.For + c.Gap); c.Gap > 0 && e.Duration > 0 && need > e.Duration {
+			p.add(v.value, "lower count, for or gap, or lengthen duration", "chaos: %d faults of %s, each after a gap of %s, need %s; duration is %s", c.Count, c.For, c.Gap, need, e.Duration)
+		}
+	}
+	c.Pick = PickUniform
+	if v, ok := f["pick"]; ok {
+		switch v.value.Value {
+		case PickUniform, PickEachCode:
+			c.Pick = v.value.Value
+		default:
+			p.add(v.value, "use uniform or each-code", "chaos.pick must be uniform or each-code, got %q", v.value.Value)
+		}
 	}
 	v, ok := f["faults"]
 	if !ok {

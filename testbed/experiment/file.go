@@ -9,6 +9,7 @@ package experiment
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"time"
 
@@ -91,13 +92,29 @@ type FaultSpec struct {
 // Chaos picks Count faults at random from Faults, each lasting For, at
 // random times of the measured window. The draw depends only on the seed
 // (Seed, or the run's seed when 0), so a run can be replayed exactly.
+//
+// Pick says how candidates are drawn: PickUniform (each draw any
+// candidate) or PickEachCode (rounds in which every fault code appears
+// once, in a random order, each time with a random candidate of that code:
+// every kind of fault is exercised, on varying targets). With Gap set the
+// faults come one at a time: each is preceded by at least Gap with no
+// fault (a quiet period to recover in, and for a baseline before the
+// first), at random times within the slack left.
 type Chaos struct {
 	Seed   int64
 	Count  int
 	For    time.Duration
+	Gap    time.Duration
+	Pick   string
 	Faults []*FaultSpec
 	Pos    topo.Pos
 }
+
+// Chaos picks.
+const (
+	PickUniform  = "uniform"
+	PickEachCode = "each-code"
+)
 
 // Schedule draws the chaos faults for a run whose seed is runSeed.
 func (c *Chaos) Schedule(duration time.Duration, runSeed int64) []*FaultSpec {
@@ -106,17 +123,65 @@ func (c *Chaos) Schedule(duration time.Duration, runSeed int64) []*FaultSpec {
 		seed = runSeed
 	}
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x7462637463686173)) // "tbctchas"
-	span := duration - c.For
+	picks := c.pick(rng)
+	var ats []time.Duration
+	if c.Gap > 0 {
+		// One at a time: gap, fault, gap, fault, ...; the slack is spread
+		// at random between them.
+		slack := max(0, duration-time.Duration(c.Count)*(c.For+c.Gap))
+		var offs []int64
+		for range c.Count {
+			offs = append(offs, rng.Int64N(int64(slack)+1))
+		}
+		slices.Sort(offs)
+		for i, off := range offs {
+			ats = append(ats, time.Duration(i+1)*c.Gap+time.Duration(i)*c.For+time.Duration(off))
+		}
+	} else {
+		span := duration - c.For
+		for range c.Count {
+			ats = append(ats, time.Duration(rng.Int64N(int64(span)+1)))
+		}
+	}
 	var out []*FaultSpec
-	for i := 0; i < c.Count; i++ {
-		pick := *c.Faults[rng.IntN(len(c.Faults))]
-		pick.At = time.Duration(rng.Int64N(int64(span) + 1))
-		pick.For = c.For
-		pick.Every = 0
-		pick.Name = fmt.Sprintf("chaos%d", i+1)
-		out = append(out, &pick)
+	for i, pick := range picks {
+		f := *pick
+		f.At = ats[i]
+		f.For = c.For
+		f.Every = 0
+		f.Name = fmt.Sprintf("chaos%d", i+1)
+		out = append(out, &f)
 	}
 	sort.SliceStable(out, func(a, b int) bool { return out[a].At < out[b].At })
+	return out
+}
+
+// pick draws Count candidates as Pick says.
+func (c *Chaos) pick(rng *rand.Rand) []*FaultSpec {
+	var out []*FaultSpec
+	if c.Pick != PickEachCode {
+		for range c.Count {
+			out = append(out, c.Faults[rng.IntN(len(c.Faults))])
+		}
+		return out
+	}
+	var codes []string
+	byCode := map[string][]*FaultSpec{}
+	for _, f := range c.Faults {
+		if byCode[f.Code] == nil {
+			codes = append(codes, f.Code)
+		}
+		byCode[f.Code] = append(byCode[f.Code], f)
+	}
+	for len(out) < c.Count {
+		for _, k := range rng.Perm(len(codes)) {
+			if len(out) == c.Count {
+				break
+			}
+			cands := byCode[codes[k]]
+			out = append(out, cands[rng.IntN(len(cands))])
+		}
+	}
 	return out
 }
 

@@ -40,15 +40,29 @@ func Prepare(t *topo.Topology, name, roleName, node string, params map[string]an
 		resolved["duration"] = duration.String()
 	}
 	for _, pname := range r.RefParams() {
-		v, ok := resolved[pname].(string)
-		if !ok {
-			continue
+		switch v := resolved[pname].(type) {
+		case string:
+			addr, err := ResolveRef(t, v)
+			if err != nil {
+				return nil, fmt.Errorf("%s.params.%s: %v", where, pname, err)
+			}
+			resolved[pname] = addr
+		case []any: // a list of node references
+			addrs := make([]any, len(v))
+			for i, e := range v {
+				ref, ok := e.(string)
+				if !ok {
+					addrs[i] = e // Decode reports the type
+					continue
+				}
+				addr, err := ResolveRef(t, ref)
+				if err != nil {
+					return nil, fmt.Errorf("%s.params.%s[%d]: %v", where, pname, i, err)
+				}
+				addrs[i] = addr
+			}
+			resolved[pname] = addrs
 		}
-		addr, err := ResolveRef(t, v)
-		if err != nil {
-			return nil, fmt.Errorf("%s.params.%s: %v", where, pname, err)
-		}
-		resolved[pname] = addr
 	}
 	if _, err := r.Decode(resolved, where+".params"); err != nil {
 		return nil, err
