@@ -34,6 +34,7 @@ func finishPoint(pt *Point, pl *Plan, procs []*instance.Proc, tl *timeline, inte
 		}
 	}
 	addWindowMetrics(pt, tl)
+	addDiagnosisScores(pt, pl, tl)
 	if interrupted {
 		pt.Status = StatusInterrupted
 	}
