@@ -36,7 +36,8 @@ type Role struct {
 	// the instance's failure; nil is success.
 	Run func(ctx context.Context, env *Env, params any) error
 	// Diagnoses says the role emits "diagnosis" events naming a root cause
-	// (node, or link from_node → to_node); the runner scores them against
+	// (root_node, or a link from_node → to_node) and when it was detected
+	// (detected_mono_ns); the runner scores them against
 	// the faults it injected and adds the scores to the instance's summary.
 	Diagnoses bool
 }

@@ -41,7 +41,7 @@ type diagnosis struct {
 
 // faultTruths reads every applied fault's window from the timeline and
 // what a correct diagnosis of it names.
-func faultTruths(tl *timeline, t *topo.Topology) []groundTruth {
+func faultTruths(tl *timeline, t *topo.Topology, hosts map[string]bool) []groundTruth {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
 	open := map[string]*groundTruth{}
@@ -55,7 +55,7 @@ func faultTruths(tl *timeline, t *topo.Topology) []groundTruth {
 			g.Code, _ = ev["code"].(string)
 			g.Target, _ = ev["target"].(string)
 			params, _ := ev["params"].(map[string]any)
-			g.locate(params, t)
+			g.locate(params, t, hosts)
 			open[id] = g
 		case "fault-reverted":
 			if g, ok := open[id]; ok {
@@ -74,7 +74,9 @@ func faultTruths(tl *timeline, t *topo.Topology) []groundTruth {
 }
 
 // locate says what a correct diagnosis of the fault names.
-func (g *groundTruth) locate(params map[string]any, t *topo.Topology) {
+// hosts are the nodes running instances: a link fault's far end counts
+// only if it is one of them (a router or switch is not a rank).
+func (g *groundTruth) locate(params map[string]any, t *topo.Topology, hosts map[string]bool) {
 	switch {
 	case strings.HasPrefix(g.Code, "node.") || strings.HasPrefix(g.Code, "role."):
 		g.Node = g.Target
@@ -93,7 +95,7 @@ func (g *groundTruth) locate(params map[string]any, t *topo.Topology) {
 	default: // link and interface faults: NODE:IFACE
 		node, iface, _ := strings.Cut(g.Target, ":")
 		g.Ends = []string{node}
-		if peer := peerOf(t, node, iface); peer != "" && isHost(t, peer) {
+		if peer := peerOf(t, node, iface); peer != "" && hosts[peer] {
 			g.Ends = append(g.Ends, peer)
 		}
 		g.Hang = g.Code == "net.link_down" || g.Code == "host.nic_down"
@@ -138,13 +140,6 @@ func peerOf(t *topo.Topology, node, iface string) string {
 	return ""
 }
 
-// isHost reports whether a node runs things (not a bridge or a router
-// kind that cannot run a rank); without a topology every node counts.
-func isHost(t *topo.Topology, name string) bool {
-	n := t.Node(name)
-	return n != nil && n.Kind != "bridge"
-}
-
 // correct reports whether d names the fault's root cause: the node for
 // node faults (any rank class), the link for link faults (any link
 // class).
@@ -187,10 +182,11 @@ type scoreRow struct {
 //   - a fault is detected by the first diagnosis detected between its
 //     start and ScoreGrace after its end (latency: detection - start);
 //   - it is localized when that diagnosis names its root cause (correct);
-//   - a diagnosis that falls in no fault's window is a false alarm.
+//   - a diagnosis that falls in no fault's window is a false alarm (one
+//     in a window already matched is a repeat, counted apart).
 //
 // Summary keys: faults, detected, detected_pct, localized, localized_pct,
-// false_alarms, detect_p50_ms, detect_max_ms, hangs, hangs_detected_pct,
+// false_alarms, repeat_diagnoses, detect_p50_ms, detect_max_ms, hangs, hangs_detected_pct,
 // hang_detect_max_ms, and per fault code (dots as underscores)
 // CODE_faults, CODE_localized_pct, CODE_detect_max_ms.
 func addDiagnosisScores(pt *Point, pl *Plan, tl *timeline) {
@@ -202,7 +198,11 @@ func addDiagnosisScores(pt *Point, pl *Plan, tl *timeline) {
 			continue
 		}
 		if !loaded {
-			truths, loaded = faultTruths(tl, pl.Topology), true
+			hosts := map[string]bool{}
+			for _, in := range pt.Instances {
+				hosts[in.Node] = true
+			}
+			truths, loaded = faultTruths(tl, pl.Topology, hosts), true
 			origin = measureStart(tl)
 		}
 		dir := filepath.Join(pt.Dir, "roles", in.Name)
@@ -217,7 +217,7 @@ func addDiagnosisScores(pt *Point, pl *Plan, tl *timeline) {
 			}
 			d.Kind, _ = ev["kind"].(string)
 			d.Class, _ = ev["class"].(string)
-			d.Node, _ = ev["node"].(string)
+			d.Node, _ = ev["root_node"].(string) // "node" is the emitting instance's
 			d.FromNode, _ = ev["from_node"].(string)
 			d.ToNode, _ = ev["to_node"].(string)
 			ds = append(ds, d)
@@ -308,8 +308,12 @@ func score(truths []groundTruth, ds []diagnosis, origin float64) ([]scoreRow, ma
 		}
 		rows = append(rows, row)
 	}
-	falseAlarms := 0
-	for i := range ds {
+	falseAlarms, repeats := 0, 0
+	for i, d := range ds {
+		if !used[i] && inAnyWindow(truths, d.Mono) {
+			repeats++ // a second diagnosis during a fault: not about a fault-free period
+			continue
+		}
 		if !used[i] {
 			falseAlarms++
 			rows = append(rows, scoreRow{Fault: "(none)", Expect: "no diagnosis", Detected: true,
@@ -323,6 +327,7 @@ func score(truths []groundTruth, ds []diagnosis, origin float64) ([]scoreRow, ma
 		"localized":          float64(localized),
 		"localized_pct":      pctOf(localized, len(truths)),
 		"false_alarms":       float64(falseAlarms),
+		"repeat_diagnoses":   float64(repeats),
 		"hangs":              float64(hangs),
 		"hangs_detected_pct": pctOf(hangsDetected, hangs),
 	}
@@ -342,6 +347,15 @@ func score(truths []groundTruth, ds []diagnosis, origin float64) ([]scoreRow, ma
 		}
 	}
 	return rows, s
+}
+
+func inAnyWindow(truths []groundTruth, at float64) bool {
+	for _, g := range truths {
+		if at >= g.Start && at <= g.End+ScoreGrace {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *groundTruth) expect() string {

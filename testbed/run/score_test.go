@@ -21,7 +21,7 @@ func TestScoreDiagnoses(t *testing.T) {
 	const s = 1e9
 	mk := func(code, target string, params map[string]any, start, end float64) groundTruth {
 		g := groundTruth{Code: code, Target: target, Name: code, Start: start * s, End: end * s}
-		g.locate(params, top)
+		g.locate(params, top, map[string]bool{"h1": true, "h2": true, "h3": true})
 		return g
 	}
 	truths := []groundTruth{
@@ -41,7 +41,8 @@ func TestScoreDiagnoses(t *testing.T) {
 		{Mono: 25.5 * s, Class: "link-slow", FromNode: "h2", ToNode: "h1"}, // within the grace, other direction: correct
 		{Mono: 31 * s, Kind: "hang", Class: "link-stalled", FromNode: "h2", ToNode: "h3"},
 		{Mono: 41 * s, Class: "link-slow", FromNode: "h3", ToNode: "h1"},
-		{Mono: 47 * s, Class: "rank-stalled", Node: "h1"}, // 3 s after the loss ended: false alarm
+		{Mono: 47 * s, Class: "rank-stalled", Node: "h1"},                // 3 s after the loss ended: false alarm
+		{Mono: 42 * s, Class: "link-slow", FromNode: "h2", ToNode: "h3"}, // a repeat in a matched window
 	}
 	rows, sc := score(truths, ds, 0)
 	require.Len(t, rows, 7)
@@ -51,6 +52,7 @@ func TestScoreDiagnoses(t *testing.T) {
 	require.Equal(t, 3.0, sc["localized"])
 	require.Equal(t, 60.0, sc["localized_pct"])
 	require.Equal(t, 2.0, sc["false_alarms"])
+	require.Equal(t, 1.0, sc["repeat_diagnoses"])
 	require.Equal(t, 2.0, sc["hangs"])
 	require.Equal(t, 100.0, sc["hangs_detected_pct"])
 	require.Equal(t, 1200.0, sc["hang_detect_max_ms"])

@@ -11,10 +11,14 @@
 // recent past, waits settle for them, checks the anomaly is still there
 // and localizes it on the full view. The incident then stays open, and no
 // new diagnosis is made, until the ring has looked healthy for recover;
-// then the analyzer goes back to its sample ("recovered").
+// then the analyzer goes back to its sample ("recovered"). A slowdown is
+// judged against each rank's pace over its baseline_ops collectives before
+// the recent ones; while an incident is open, against the pace from before
+// it.
 //
 // Events: "connected" (per rank, with its node), "triggered", "diagnosis"
-// (kind, class, root-cause rank and node or link and nodes, channel,
+// (kind, class, root-cause rank and root_node, or link from → to and
+// from_node → to_node, channel,
 // evidence, detected_mono_ns / detected_unix_ns: when the trigger fired),
 // "dismissed" (the anomaly was gone once the full view came), "recovered".
 // The runner scores diagnosis events against the faults it injected (see
@@ -62,7 +66,7 @@ func defaults() any {
 		Sample:         2,
 		Check:          100 * time.Millisecond,
 		HangAfter:      time.Second,
-		BaselineOps:    5,
+		BaselineOps:    10,
 		RecentOps:      3,
 		SlowFactor:     1.5,
 		LinkSlowFactor: 3,
@@ -295,7 +299,11 @@ func (a *analyzer) loop(ctx context.Context, lines <-chan line) {
 		case <-tk.C:
 		}
 		now := time.Now()
-		found := diagnose.Detect(a.ring, now, a.opts)
+		opts := a.opts
+		if state != watching {
+			opts.BaselineBefore = triggerAt // the pace from before the incident
+		}
+		found := diagnose.Detect(a.ring, now, opts)
 		switch state {
 		case watching:
 			if len(found) == 0 {
@@ -352,7 +360,7 @@ func (a *analyzer) fields(d diagnose.Diagnosis, at time.Time, mono int64) map[st
 		"localized_ms":     time.Since(at).Milliseconds(),
 	}
 	if d.Rank >= 0 {
-		f["rank"], f["node"] = d.Rank, a.nodes[strconv.Itoa(d.Rank)]
+		f["rank"], f["root_node"] = d.Rank, a.nodes[strconv.Itoa(d.Rank)]
 	}
 	if d.From >= 0 {
 		f["from"], f["to"] = d.From, d.To

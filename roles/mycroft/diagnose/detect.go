@@ -12,9 +12,16 @@ type Options struct {
 	// HangAfter is how long a channel of a collective in flight may go
 	// without progress before the ring counts as hung (default 1 s).
 	HangAfter time.Duration
-	// BaselineOps is K, the number of a rank's first completions whose
-	// median duration is its baseline (default 5).
+	// BaselineOps is K: a rank's baseline is the median duration of the K
+	// completions before its recent W (default 5), so it follows slow
+	// drifts of the healthy pace; with fewer, of those there are (at
+	// least 1).
 	BaselineOps int
+	// BaselineBefore, when set, keeps the baseline to completions that
+	// ended before it: an analyzer holds the pace from before an incident
+	// while the incident lasts, so a long slowdown is not learned as
+	// normal.
+	BaselineBefore time.Time
 	// RecentOps is W, the number of a rank's last completions whose median
 	// duration is compared with the baseline (default 3).
 	RecentOps int
@@ -94,8 +101,9 @@ func sinceProgress(s *State, c *ChannelState, now time.Time) time.Duration {
 //     than HangAfter. Completed channels are ignored.
 //   - Slowdown: some rank has at least K+W successful completions (K =
 //     BaselineOps, W = RecentOps) and the median duration of its last W
-//     exceeds SlowFactor × the median of its first K. The anomaly names
-//     the rank with the largest ratio.
+//     exceeds SlowFactor × the median of the K before them (of the K
+//     before BaselineBefore, when set). The anomaly names the rank with
+//     the largest ratio.
 func Detect(g *Ring, now time.Time, opts Options) []Anomaly {
 	o := opts.withDefaults()
 	var out []Anomaly
@@ -169,11 +177,28 @@ func medianF(x []float64) float64 {
 // baseline returns the rank's baseline and recent median durations, and
 // whether it has enough completions for both.
 func baseline(v *RankView, o Options) (base, recent time.Duration, ok bool) {
-	d := durations(v)
+	var d []time.Duration
+	var ends []int64
+	for i := range v.Completions {
+		if c := &v.Completions[i]; c.Error == "" {
+			d = append(d, c.Duration())
+			ends = append(ends, c.EndUnixNS)
+		}
+	}
 	if len(d) < o.BaselineOps+o.RecentOps {
 		return 0, 0, false
 	}
-	return median(d[:o.BaselineOps]), median(d[len(d)-o.RecentOps:]), true
+	hi := len(d) - o.RecentOps
+	if !o.BaselineBefore.IsZero() {
+		cut := o.BaselineBefore.UnixNano()
+		for hi > 0 && ends[hi-1] >= cut {
+			hi--
+		}
+	}
+	if hi == 0 {
+		return 0, 0, false
+	}
+	return median(d[max(0, hi-o.BaselineOps):hi]), median(d[len(d)-o.RecentOps:]), true
 }
 
 func detectSlow(g *Ring, now time.Time, o Options) (Anomaly, bool) {
@@ -190,7 +215,7 @@ func detectSlow(g *Ring, now time.Time, o Options) (Anomaly, bool) {
 		if recent > limit && ratio > bestRatio {
 			bestRatio = ratio
 			best.Rank, best.Op, best.Value, best.Threshold = r, v.LastCompleted(), recent, limit
-			best.Detail = fmt.Sprintf("rank %d: median of last %d collectives %s > %.2f × baseline %s (median of first %d)",
+			best.Detail = fmt.Sprintf("rank %d: median of last %d collectives %s > %.2f × baseline %s (median of the %d before)",
 				r, o.RecentOps, recent.Round(time.Microsecond), o.SlowFactor, base.Round(time.Microsecond), o.BaselineOps)
 		}
 	}

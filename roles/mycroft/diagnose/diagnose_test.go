@@ -202,21 +202,25 @@ func TestLinkSlow(t *testing.T) {
 func TestDetectSlowdownRule(t *testing.T) {
 	g := NewRing(1)
 	add := func(op uint64, ms int) {
-		g.Add(Record{Completion: &Completion{Op: op, Rank: 0, N: 1, DurationNS: int64(ms) * 1e6}})
+		g.Add(Record{Completion: &Completion{Op: op, Rank: 0, N: 1, DurationNS: int64(ms) * 1e6, EndUnixNS: int64(op) * 1e9}})
 	}
-	for op, ms := range []int{10, 11, 9, 10, 12, 14, 15, 16} { // baseline 10, recent 15 = 1.5×: not above
+	for op, ms := range []int{10, 11, 9, 10, 12, 14, 15, 15} { // baseline 10, recent 15 = 1.5×: not above
 		add(uint64(op+1), ms)
 	}
 	require.Empty(t, Detect(g, time.Now(), Options{}))
-	add(9, 16) // recent median 16 > 15
-	as := Detect(g, time.Now(), Options{})
+	add(9, 17)
+	add(10, 17) // recent median 17; the sliding baseline (ops 3..7) is 12: 17 < 18
+	require.Empty(t, Detect(g, time.Now(), Options{}), "the baseline follows the pace")
+	// Held at the pace before op 6 ended (ops 1..5, median 10): 17 > 15.
+	held := Options{BaselineBefore: time.Unix(6, 0)}
+	as := Detect(g, time.Now(), held)
 	require.Len(t, as, 1)
 	require.Equal(t, Slowdown, as[0].Kind)
-	require.Equal(t, 16*time.Millisecond, as[0].Value)
+	require.Equal(t, 17*time.Millisecond, as[0].Value)
 	require.Equal(t, 15*time.Millisecond, as[0].Threshold)
 	// A failed collective does not count.
-	g.Add(Record{Completion: &Completion{Op: 10, Rank: 0, N: 1, DurationNS: 1, Error: "aborted"}})
-	require.Len(t, Detect(g, time.Now(), Options{}), 1)
+	g.Add(Record{Completion: &Completion{Op: 11, Rank: 0, N: 1, DurationNS: 1, Error: "aborted", EndUnixNS: 11e9}})
+	require.Len(t, Detect(g, time.Now(), held), 1)
 }
 
 func TestDetectHangDefaultAndStaleness(t *testing.T) {
