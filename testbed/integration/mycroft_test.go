@@ -1,0 +1,62 @@
+package integration
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestMycroftDiagnosisShort runs experiments/mycroft-diagnosis.yaml in its
+// short mode (one round: each of the five fault kinds once, on seeded
+// random targets): 8 ranks on a leaf-spine lab, the analyzer diagnosing
+// live, the runner scoring it. The experiment's own expectations (every
+// hang detected within 2 s, at least 90% localized, no false alarm) must
+// hold, and the score must cover every injected fault with a diagnosis
+// that names the injected fault's place.
+func TestMycroftDiagnosisShort(t *testing.T) {
+	needRoot(t)
+	out := t.TempDir()
+	stdout, stderr, code := cli(t, "", nil, "run", "../../experiments/mycroft-diagnosis.yaml", "--out", out,
+		"--set", "chaos.count=5", "--set", "duration=55s", "--set", "repetitions=1")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	dir := runDir(t, out, "mycroft-diagnosis")
+
+	var s runSummary
+	readJSON(t, filepath.Join(dir, "summary.json"), &s)
+	require.Equal(t, "ok", s.Status)
+	requireNoTrace(t, s.Lab)
+	var sc map[string]any
+	for _, in := range s.Instances {
+		if in.Name == "analyzer" {
+			sc = in.Summary
+		}
+		if in.Name == "r0" {
+			require.Equal(t, 0.0, in.Summary["mismatches"], "every AllReduce summed right, faults or not")
+		}
+	}
+	require.NotNil(t, sc)
+	require.Equal(t, 5.0, sc["faults"])
+	for _, code := range []string{"node_pause", "node_cpu_straggler", "net_blackhole", "net_rate", "net_loss"} {
+		require.Equal(t, 1.0, sc[code+"_faults"], "each kind once: %s", code)
+	}
+
+	var rows []struct {
+		Code, Expect, Named string
+		Detected, Correct   bool
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "roles", "analyzer", "score.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &rows))
+	require.Len(t, rows, 5, "one row per fault, no false alarm rows")
+	correct := 0
+	for _, r := range rows {
+		require.True(t, r.Detected, "%s not detected", r.Code)
+		if r.Correct {
+			correct++
+		}
+	}
+	require.GreaterOrEqual(t, float64(correct), 0.9*5, "%s", data)
+}
