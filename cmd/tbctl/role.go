@@ -55,6 +55,9 @@ func newRoleDescribeCmd() *cobra.Command {
 				typ := p.Type
 				if p.Ref {
 					typ = "node"
+					if strings.HasPrefix(p.Type, "list of ") {
+						typ = "list of node"
+					}
 				}
 				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", p.Name, typ, p.Default, p.Help)
 			}
