@@ -71,8 +71,9 @@ func (d Diagnosis) String() string {
 //     interval well below HangAfter.)
 //  2. rank-not-entered: a rank out of any collective whose newest op is
 //     below the newest op in flight (it completed an earlier one and never
-//     entered the next); its neighbours block on it. Several: the one
-//     silent longest.
+//     entered the next) and whose newest record is older than HangAfter/2
+//     (one that completed just now is catching up, not kept out); its
+//     neighbours block on it. Several: the one silent longest.
 //  3. Otherwise walk the waits on the hung channel (a chunk is forwarded
 //     on the channel it arrived on, so channels are independent rings),
 //     starting at the rank where the hang was observed. Rank r waits on
@@ -105,18 +106,25 @@ func (d Diagnosis) String() string {
 //
 //  1. rank-not-entered (entered late): take the last W ops every rank
 //     completed, and of those the slow ones (the anomaly rank's duration
-//     above SlowFactor × its baseline; all W if none). If rank X's median
-//     lateness over them (its start_unix_ns minus the earliest rank's) is
-//     the largest and at least half the anomaly rank's median excess
+//     above SlowFactor × its baseline; all W if none). A rank's lateness
+//     in an op is its start_unix_ns minus the earliest rank's, but no
+//     more than its gap (start minus the end of its previous op: its
+//     compute phase) exceeds the median rank's gap, since a rank whose
+//     previous op ended late (a lossy link next to it) starts late
+//     through no fault of its own. If rank X's median lateness is the
+//     largest and at least half the anomaly rank's median excess
 //     (duration − baseline), waiting for X to arrive explains the
 //     slowdown: X's compute phase is slow. (A late rank's own collectives
 //     are short: everyone is ready when it arrives.)
 //  2. link-slow: for every link r→r+1 and channel, the backlog is the mean
 //     over r's snapshots of those ops of Ready − Acked (chunks r could
 //     send, or has sent, that r+1 has not taken). A ring runs at the pace
-//     of its slowest link, and chunks pile up in front of it and nowhere
-//     else, so a link whose backlog is at least LinkSlowFactor × the
-//     median backlog (and at least 2 chunks) is slow.
+//     of its slowest link, and chunks pile up in front of it, so a link
+//     whose backlog is at least LinkSlowFactor × the median backlog (and
+//     at least 2 chunks) is slow. Backlog also spreads upstream of the
+//     slow link (its sender takes its own incoming chunks more slowly),
+//     so from the worst link the walk goes downstream while the next link
+//     is backlogged too, and names the last.
 //  3. Otherwise Unknown.
 func Localize(g *Ring, a Anomaly) Diagnosis {
 	o := a.opts.withDefaults()
@@ -201,6 +209,11 @@ func localizeHang(g *Ring, a Anomaly, o Options, d *Diagnosis) {
 	for r := range g.Ranks {
 		v := &g.Ranks[r]
 		if _, in := v.InFlight(); in || v.Op() >= top {
+			continue
+		}
+		if v.LastSeen() > now-int64(o.HangAfter/2) {
+			// It finished its op just now: catching up after being held
+			// up, not kept out by its own compute phase.
 			continue
 		}
 		behind = append(behind, fmt.Sprint(r))
@@ -389,19 +402,37 @@ func localizeSlow(g *Ring, a Anomaly, o Options, d *Diagnosis) {
 		excesses = []time.Duration{recent - base}
 	}
 	excess := median(excesses)
-	// Rule 1: lateness.
+	// Rule 1: lateness that the rank's own compute phase explains. A rank
+	// whose previous collective ended late also starts late, through no
+	// fault of its own (a lossy link delays the end of the ops of the
+	// ranks around it), so lateness counts only as far as the rank's gap
+	// (start of op k - end of its op k-1: its compute phase) exceeds the
+	// median rank's gap.
 	late := make([][]time.Duration, g.N)
 	for _, op := range slow {
 		first := int64(0)
+		gaps := make([]time.Duration, g.N)
+		known := true
 		for r := range g.Ranks {
 			c, _ := g.Ranks[r].completion(op)
 			if r == 0 || c.StartUnixNS < first {
 				first = c.StartUnixNS
 			}
+			prev, ok := g.Ranks[r].completion(op - 1)
+			if !ok {
+				known = false
+				continue
+			}
+			gaps[r] = time.Duration(c.StartUnixNS - prev.EndUnixNS)
 		}
+		mg := median(gaps)
 		for r := range g.Ranks {
 			c, _ := g.Ranks[r].completion(op)
-			late[r] = append(late[r], time.Duration(c.StartUnixNS-first))
+			l := time.Duration(c.StartUnixNS - first)
+			if known {
+				l = min(l, max(0, gaps[r]-mg))
+			}
+			late[r] = append(late[r], l)
 		}
 	}
 	worst, worstLate := -1, time.Duration(0)
@@ -455,17 +486,38 @@ func localizeSlow(g *Ring, a Anomaly, o Options, d *Diagnosis) {
 			top = l
 		}
 	}
-	if top.backlog >= 2 && top.backlog >= o.LinkSlowFactor*med {
-		d.Class, d.From, d.To = LinkSlow, top.from, g.right(top.from)
-		// Name the channel only when the others of this link are normal.
-		d.Channel = top.ch
+	thr := max(2, o.LinkSlowFactor*med)
+	if top.backlog >= thr {
+		// A slow link X→Y holds X back, and X then takes the chunks of
+		// its own left link W→X more slowly (in all-gather it may not
+		// overwrite what it has not yet sent), so backlog spreads
+		// upstream from the root. Walk downstream from the worst link
+		// while the next one is backlogged too: the root is the last.
+		perLink := map[int]link{}
 		for _, l := range links {
-			if l.from == top.from && l.ch != top.ch && l.backlog >= o.LinkSlowFactor*med {
+			if p, ok := perLink[l.from]; !ok || l.backlog > p.backlog {
+				perLink[l.from] = l
+			}
+		}
+		root, chain := top, []string{fmt.Sprintf("%d->%d %.1f", top.from, g.right(top.from), top.backlog)}
+		for range g.N - 1 {
+			next, ok := perLink[g.right(root.from)]
+			if !ok || next.backlog < thr || next.from == top.from {
+				break
+			}
+			root = next
+			chain = append(chain, fmt.Sprintf("%d->%d %.1f", next.from, g.right(next.from), next.backlog))
+		}
+		d.Class, d.From, d.To = LinkSlow, root.from, g.right(root.from)
+		// Name the channel only when the others of this link are normal.
+		d.Channel = root.ch
+		for _, l := range links {
+			if l.from == root.from && l.ch != root.ch && l.backlog >= thr {
 				d.Channel = -1
 			}
 		}
-		d.Evidence = fmt.Sprintf("link %d->%d channel %d: mean backlog (ready-acked) %.1f chunks over ops %d..%d vs median %.1f over %d link-channels (factor %.1f); no rank entered late (worst: rank %d, median %s); rank %d's excess %s",
-			top.from, d.To, top.ch, top.backlog, lo, ops[0], med, len(links), o.LinkSlowFactor, worst, worstLate.Round(time.Microsecond), a.Rank, excess.Round(time.Microsecond))
+		d.Evidence = fmt.Sprintf("link %d->%d channel %d: mean backlog (ready-acked) %.1f chunks over ops %d..%d vs median %.1f over %d link-channels (factor %.1f; backlogged downstream chain %s); no rank entered late (worst: rank %d, median %s); rank %d's excess %s",
+			root.from, d.To, root.ch, root.backlog, lo, ops[0], med, len(links), o.LinkSlowFactor, strings.Join(chain, ", "), worst, worstLate.Round(time.Microsecond), a.Rank, excess.Round(time.Microsecond))
 		return
 	}
 	d.Evidence = fmt.Sprintf("no rank entered late (worst: rank %d, median %s vs excess %s) and no link backlog stands out (max %.1f at %d->%d ch%d vs median %.1f)",
