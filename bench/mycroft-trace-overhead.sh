@@ -95,17 +95,20 @@ echo "machine: $(nproc) cores, kernel $(uname -r), $("$tbctl" version)"
 echo "ring: $RANKS ranks, size $SIZE B, compute 20ms, channels 2, $ITERS iterations; trace_interval $TRACE_INTERVAL when on"
 : >"$work/on"; : >"$work/off"; : >"$work/pairs"
 one() { # trace: true or false; appends to $work/on or $work/off, prints the line
-	local v name=off
-	[ "$1" = true ] && name=on
-	v=$(iter_of "$work/$name.yaml" "$1"); echo "$v" >>"$work/$name"
-	printf 'pair %d  trace %-3s  iter p50 %8.3f ms (%s)\n' "$r" "$name" "$v" "$(cat "$work/detail")" >&2
+	local v side=off
+	[ "$1" = true ] && side=on
+	v=$(iter_of "$work/$side.yaml" "$1") || exit 1
+	echo "$v" >>"$work/$side"
+	printf 'pair %d  trace %-3s  iter p50 %8.3f ms (%s)\n' "$r" "$side" "$v" "$(cat "$work/detail")" >&2
 	echo "$v"
 }
 for r in $(seq "$RUNS"); do
 	if [ $((r % 2)) = 1 ]; then
-		on=$(one true); off=$(one false)
+		on=$(one true) || exit 1
+		off=$(one false) || exit 1
 	else
-		off=$(one false); on=$(one true)
+		off=$(one false) || exit 1
+		on=$(one true) || exit 1
 	fi
 	echo "100 * ($on - $off) / $off" | bc -l >>"$work/pairs"
 done

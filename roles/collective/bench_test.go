@@ -50,3 +50,32 @@ func BenchmarkAllReduceTCP(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTracerCost measures what tracing adds per chunk event (the
+// counters and clock read of sent, recvd and ready on a live op) and per
+// record (a state snapshot of 2 channels, a completion), to bound the
+// tracer's share of an iteration from its event counts.
+func BenchmarkTracerCost(b *testing.B) {
+	plans := []*plan{makePlan(0, 4, 4<<20, Options{Channels: 2}, 0), makePlan(0, 4, 4<<20, Options{Channels: 2}, 1)}
+	tr := NewTracer(io.Discard, -1)
+	defer tr.Close()
+	b.Run("chunk-event", func(b *testing.B) {
+		op := tr.begin(0, 4, 16<<20, plans, true)
+		for b.Loop() {
+			op.sent(0)
+		}
+		op.end(nil)
+	})
+	b.Run("state-record", func(b *testing.B) {
+		op := tr.begin(0, 4, 16<<20, plans, true)
+		for b.Loop() {
+			op.writeState()
+		}
+		op.end(nil)
+	})
+	b.Run("collective", func(b *testing.B) { // begin + completion record
+		for b.Loop() {
+			tr.begin(0, 4, 16<<20, plans, true).end(nil)
+		}
+	})
+}
