@@ -36,6 +36,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,20 +111,9 @@ func (p *Params) check() error {
 	}
 	if len(errs) > 0 {
 		sort.Strings(errs)
-		return fmt.Errorf("mycroft-analyzer: %s", joinLines(errs))
+		return fmt.Errorf("mycroft-analyzer: %s", strings.Join(errs, "; "))
 	}
 	return nil
-}
-
-func joinLines(s []string) string {
-	var b bytes.Buffer
-	for i, l := range s {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(l)
-	}
-	return b.String()
 }
 
 // line is one record from one rank's stream.
@@ -170,7 +160,7 @@ func run(ctx context.Context, env *roles.Env, params any) error {
 		"dismissed":  a.dismissed,
 		"recoveries": a.recoveries,
 	}
-	return errors.Join(env.WriteJSON("summary.json", summary))
+	return env.WriteJSON("summary.json", summary)
 }
 
 type analyzer struct {
