@@ -91,10 +91,10 @@ func run(ctx context.Context, rank int, data []float32, t Transport, plans []*pl
 		// ready carries one token per received chunk that a later step
 		// forwards, in the order the sender forwards them.
 		ready := make(chan struct{}, p.nRecv)
-		sent := &sentCount{poke: make(chan struct{}, 1)}
-		var recvd *sentCount // chunks received, for the acknowledging goroutine
+		sent := &chunkCount{poke: make(chan struct{}, 1)}
+		var recvd *chunkCount // chunks received, for the acknowledging goroutine
 		if acker != nil {
-			recvd = &sentCount{poke: make(chan struct{}, 1)}
+			recvd = &chunkCount{poke: make(chan struct{}, 1)}
 		}
 		wg.Go(func() {
 			if err := sendLoop(ictx, ch, raw, t, p, ready, sent, op); err != nil {
@@ -132,19 +132,20 @@ func run(ctx context.Context, rank int, data []float32, t Transport, plans []*pl
 	return nil
 }
 
-// sentCount counts one channel's completed sends for the receiver, which
+// chunkCount counts chunks of one channel and lets a goroutine wait for a
+// count. As the count of completed sends it serves the receiver, which
 // must not overwrite a chunk (all-gather) before the send that read the
-// same place N-1 steps earlier has returned. On a real ring the data cannot
-// arrive before then, so the wait never lasts; it makes the ordering
-// explicit to the memory model (and the race detector), which cannot see
-// causality that runs through the network. It also counts received chunks
-// for the acknowledging goroutine.
-type sentCount struct {
+// same place N-1 steps earlier has returned. On a real ring the data
+// cannot arrive before then, so the wait never lasts; it makes the
+// ordering explicit to the memory model (and the race detector), which
+// cannot see causality that runs through the network. As the count of
+// received chunks it serves the acknowledging goroutine.
+type chunkCount struct {
 	n    atomic.Int64
 	poke chan struct{}
 }
 
-func (c *sentCount) inc() {
+func (c *chunkCount) inc() {
 	c.n.Add(1)
 	select {
 	case c.poke <- struct{}{}:
@@ -152,7 +153,7 @@ func (c *sentCount) inc() {
 	}
 }
 
-func (c *sentCount) wait(ctx context.Context, n int64) error {
+func (c *chunkCount) wait(ctx context.Context, n int64) error {
 	for c.n.Load() < n {
 		select {
 		case <-c.poke:
@@ -163,7 +164,7 @@ func (c *sentCount) wait(ctx context.Context, n int64) error {
 	return nil
 }
 
-func sendLoop(ctx context.Context, ch int, raw []byte, t Transport, p *plan, ready <-chan struct{}, sent *sentCount, op *opTrace) error {
+func sendLoop(ctx context.Context, ch int, raw []byte, t Transport, p *plan, ready <-chan struct{}, sent *chunkCount, op *opTrace) error {
 	for s, chunks := range p.send {
 		for k, c := range chunks {
 			if s > 0 {
@@ -183,7 +184,7 @@ func sendLoop(ctx context.Context, ch int, raw []byte, t Transport, p *plan, rea
 	return nil
 }
 
-func recvLoop(ctx context.Context, ch int, data []float32, raw []byte, t Transport, p *plan, ready chan<- struct{}, sent, recvd *sentCount, op *opTrace) error {
+func recvLoop(ctx context.Context, ch int, data []float32, raw []byte, t Transport, p *plan, ready chan<- struct{}, sent, recvd *chunkCount, op *opTrace) error {
 	tmp := make([]float32, p.maxCh)
 	tmpRaw := f32bytes(tmp)
 	last := len(p.steps) - 1
@@ -223,7 +224,7 @@ func recvLoop(ctx context.Context, ch int, data []float32, raw []byte, t Transpo
 // ackSendLoop acknowledges, cumulatively, every chunk recvLoop has
 // counted, sending whenever the count has moved since the last
 // acknowledgement, until all of the channel's chunks are acknowledged.
-func ackSendLoop(ctx context.Context, ch int, a Acker, p *plan, recvd *sentCount) error {
+func ackSendLoop(ctx context.Context, ch int, a Acker, p *plan, recvd *chunkCount) error {
 	var done int64
 	for done < int64(p.nRecv) {
 		if err := recvd.wait(ctx, done+1); err != nil {
