@@ -22,7 +22,9 @@
 #          than ranks the links share the CPUs, and iperf3 shares them too.
 #   pair:  h1 -> h2 alone, the rate one link reaches with the machine to
 #          itself (reported for context).
-# SECONDS (default 5) and TBCTL (default bin/tbctl) come from the
+# Each run's busbw is also set against the iperf3 ring run just before it
+# (the machine's speed drifts between runs; neighbours share it), and the
+# median of those ratios is reported. SECONDS (default 5) and TBCTL (default bin/tbctl) come from the
 # environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -143,17 +145,19 @@ ring_run() {
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), $("$tbctl" version)"
 echo "iperf3: $(iperf3 --version | head -1); tcp congestion control: $(cat /proc/sys/net/ipv4/tcp_congestion_control)"
 echo "ring: $RANKS ranks, size $SIZE B, channels 2, $ITERS iterations, compute 0, trace off; iperf3: 1 stream per link, ${SECS}s"
-: >"$work/ipr"; : >"$work/ipp"; : >"$work/ring"
+: >"$work/ipr"; : >"$work/ipp"; : >"$work/ring"; : >"$work/ratio"
 for i in $(seq "$RUNS"); do
 	iperf_ring; cat "$work/last" >>"$work/ipr"
 	printf 'run %d  iperf3 every ring link at once %6.3f GB/s per link (%s)\n' "$i" "$(cat "$work/last")" "$(cat "$work/detail")"
 	iperf_pair; cat "$work/last" >>"$work/ipp"
 	printf 'run %d  iperf3 h1 -> h2 alone          %6.3f GB/s\n' "$i" "$(cat "$work/last")"
 	ring_run; cat "$work/last" >>"$work/ring"
+	echo "100 * $(cat "$work/last") / $(tail -n 1 "$work/ipr")" | bc -l >>"$work/ratio"
 	printf 'run %d  mycroft busbw                  %6.3f GB/s (median across ranks; %s)\n' "$i" "$(cat "$work/last")" "$(cat "$work/detail")"
 done
-ipr=$(median <"$work/ipr"); ipp=$(median <"$work/ipp"); ring=$(median <"$work/ring")
+ipr=$(median <"$work/ipr"); ipp=$(median <"$work/ipp"); ring=$(median <"$work/ring"); ratio=$(median <"$work/ratio")
 printf 'ring AllReduce, %d ranks on one bridge, medians of %d runs:\n' "$RANKS" "$RUNS"
 printf '  iperf3, every ring link at once: %.3f GB/s per link; mycroft busbw %.3f GB/s = %.1f%% of it (target: at least 80%%)\n' \
 	"$ipr" "$ring" "$(echo "100 * $ring / $ipr" | bc -l)"
+printf '  each run against the iperf3 ring run just before it: median %.1f%% (runs: %s)\n' "$ratio" "$(awk '{printf "%.1f%% ", $1}' "$work/ratio")"
 printf '  iperf3, one link alone:          %.3f GB/s; mycroft busbw = %.1f%% of it\n' "$ipp" "$(echo "100 * $ring / $ipp" | bc -l)"

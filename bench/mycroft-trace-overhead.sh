@@ -18,7 +18,10 @@
 # over PAIRS (default 10) of each side, the overhead (on - off) / off of
 # those medians, and the median of the pairs' own overheads (each pair's
 # runs are next to each other in time, so slow drifts of the machine
-# cancel). TBCTL (default bin/tbctl) names the binary.
+# cancel) with its distribution-free 95% confidence interval (order
+# statistics k and n+1-k of the sorted pair overheads, k = floor(n/2 -
+# 0.98 sqrt(n)), from the sign test; needs at least 6 pairs). TBCTL
+# (default bin/tbctl) names the binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-10}
@@ -113,5 +116,7 @@ for r in $(seq "$RUNS"); do
 	echo "100 * ($on - $off) / $off" | bc -l >>"$work/pairs"
 done
 on=$(median <"$work/on"); off=$(median <"$work/off"); pair=$(median <"$work/pairs")
+ci=$(sort -g "$work/pairs" | awk '{a[NR]=$1} END {n=NR; k=int(n/2 - 0.98*sqrt(n)); if (k < 1) {print "n/a"; exit} printf "[%+.2f%%, %+.2f%%]", a[k], a[n+1-k]}')
+echo "95% confidence interval of the median pair overhead: $ci"
 printf 'ring AllReduce training loop, %d ranks, %d pairs: iteration p50 with trace %.3f ms, without %.3f ms (medians): tracing adds %+.2f%%; median of the pairs'"'"' overheads %+.2f%% (pairs: %s) (target: under 1%%)\n' \
 	"$RANKS" "$RUNS" "$on" "$off" "$(echo "100 * ($on - $off) / $off" | bc -l)" "$pair" "$(sort -g "$work/pairs" | awk '{printf "%+.1f ", $1}')"
