@@ -5,7 +5,7 @@ GO      := scripts/go.sh
 BIN     := bin/tbctl
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build deps deps-test deps-bench containerlab node-image demo demo-lab test lint bench clean
+.PHONY: all build deps deps-test deps-bench containerlab tofu node-image demo demo-lab test lint bench clean
 
 all: build
 
@@ -27,6 +27,9 @@ build: deps
 # tbctl's own node image, built locally (no registry needed).
 containerlab:
 	scripts/install-containerlab.sh
+
+tofu:
+	scripts/install-tofu.sh
 
 node-image: build
 	$(BIN) node image

@@ -1,0 +1,27 @@
+# A module that creates nothing outside OpenTofu's state: each host it is
+# given becomes a terraform_data resource, and the output `hosts` lists them
+# in the shape of tbctl's inventory (docs/remote.md). tbctl's tests use it to
+# go through init, apply, output and destroy offline with hosts that already
+# exist (SSH servers in network namespaces); cloud modules beside it have the
+# same output.
+
+variable "hosts" {
+  description = "hosts by name: address, SSH port and user, pinned host key, labels"
+  type = map(object({
+    address  = string
+    port     = optional(number, 22)
+    user     = string
+    host_key = string
+    labels   = optional(map(string), {})
+  }))
+}
+
+resource "terraform_data" "host" {
+  for_each = var.hosts
+  input    = each.value
+}
+
+output "hosts" {
+  description = "the inventory's hosts"
+  value       = { for name, h in terraform_data.host : name => h.output }
+}
