@@ -3,7 +3,9 @@
 # what is missing. Usage: scripts/install-deps.sh [build|run|test|bench]...
 #   build  a Go toolchain (>= 1.26)
 #   run    iproute2, CNI plugins, nftables (what a lab needs at run time)
-#   test   tcpdump (reads back the pcapng files tbctl writes)
+#   test   tcpdump (reads back the pcapng files tbctl writes), openssh-server
+#          (the remote provider's tests run sshd inside network namespaces;
+#          the host's own ssh service is not started by the install)
 #   bench  Mininet and iperf3 (peers the benchmarks compare against), jq
 set -euo pipefail
 
@@ -46,6 +48,7 @@ for what in "${@:-build run}"; do
 			;;
 		test)
 			want_pkg tcpdump
+			want_pkg openssh-server
 			;;
 		bench)
 			want_pkg mininet
@@ -68,7 +71,20 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 	echo "install-deps: installing ${need_pkgs[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
+	# Packages install services (openssh-server's sshd) but start none: a
+	# policy-rc.d that denies every start, for the length of the install,
+	# as Debian's container images do. One already there is left alone.
+	policy=/usr/sbin/policy-rc.d
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 0755 "$policy"
+		trap 'rm -f "$policy"' EXIT
+	fi
 	apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+	if [ -n "$(trap -p EXIT)" ]; then
+		rm -f "$policy"
+		trap - EXIT
+	fi
 fi
 
 # The Go module proxy serves every Go release as the module
