@@ -48,7 +48,7 @@ lint: deps
 
 # Unit tests run anywhere; integration tests (root, namespaces) run for real
 # as root and say why they skip otherwise. TBCTL_BIN lets them drive the CLI.
-test: deps-test containerlab build lint
+test: deps-test containerlab tofu build lint
 	TBCTL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./...
 
 bench: build deps-bench containerlab
