@@ -1,5 +1,5 @@
 // Package yamlnode holds small helpers on yaml.v3 nodes shared by the
-// parsers of topology and experiment files.
+// parsers of topology, experiment and inventory files.
 package yamlnode
 
 import (
@@ -30,4 +30,31 @@ func Describe(n *yaml.Node) string {
 		return "nothing"
 	}
 	return n.ShortTag()
+}
+
+// Deref follows aliases (*name) to the node they stand for.
+func Deref(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+// Duplicates calls fn for every key written a second time in a mapping
+// anywhere under n, with the key's first occurrence.
+func Duplicates(n *yaml.Node, fn func(dup, first *yaml.Node)) {
+	if n.Kind == yaml.MappingNode {
+		first := map[string]*yaml.Node{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if f, ok := first[k.Value]; ok {
+				fn(k, f)
+				continue
+			}
+			first[k.Value] = k
+		}
+	}
+	for _, c := range n.Content {
+		Duplicates(c, fn)
+	}
 }

@@ -14,12 +14,7 @@ import (
 
 type entry struct{ key, value *yaml.Node }
 
-func deref(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
-}
+func deref(n *yaml.Node) *yaml.Node { return yamlnode.Deref(n) }
 
 // entries lists the entries of a mapping in order, first occurrence of a
 // key only (duplicates are reported by checkDuplicates).

@@ -152,12 +152,7 @@ func displayPath(ptr string) string {
 
 type pair struct{ key, value *yaml.Node }
 
-func deref(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
-}
+func deref(n *yaml.Node) *yaml.Node { return yamlnode.Deref(n) }
 
 // pairs lists the entries of a mapping, expanding "<<" merge keys (written
 // keys win over merged ones). dups are written keys seen a second time.

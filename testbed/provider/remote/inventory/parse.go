@@ -119,28 +119,12 @@ func (p *parser) document(data []byte) *yaml.Node {
 // checkDuplicates reports keys written twice in one mapping, such as two
 // hosts with the same name.
 func (p *parser) checkDuplicates(n *yaml.Node) {
-	if n.Kind == yaml.MappingNode {
-		first := map[string]*yaml.Node{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i]
-			if f, ok := first[k.Value]; ok {
-				p.add(k, "remove or rename one of them", "duplicate key %q (first defined at %s)", k.Value, p.pos(f))
-				continue
-			}
-			first[k.Value] = k
-		}
-	}
-	for _, c := range n.Content {
-		p.checkDuplicates(c)
-	}
+	yamlnode.Duplicates(n, func(dup, first *yaml.Node) {
+		p.add(dup, "remove or rename one of them", "duplicate key %q (first defined at %s)", dup.Value, p.pos(first))
+	})
 }
 
-func deref(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
-}
+func deref(n *yaml.Node) *yaml.Node { return yamlnode.Deref(n) }
 
 // entries lists the entries of a mapping in order, first occurrence of a
 // key only (duplicates are reported by checkDuplicates).
