@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -95,27 +94,7 @@ func (p *parser) addAt(pos topo.Pos, hint, format string, args ...any) {
 }
 
 // result is the problems sorted by position, each distinct problem once.
-func (p *parser) result() topo.Problems {
-	sort.SliceStable(p.probs, func(i, j int) bool {
-		a, b := p.probs[i].Pos, p.probs[j].Pos
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Col < b.Col
-	})
-	var out topo.Problems
-	seen := map[topo.Problem]bool{}
-	for _, q := range p.probs {
-		if !seen[q] {
-			seen[q] = true
-			out = append(out, q)
-		}
-	}
-	return out
-}
+func (p *parser) result() topo.Problems { return topo.Problems(p.probs).Sorted() }
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 

@@ -69,11 +69,16 @@ func (l *problemList) at(pos Pos) bool {
 
 // result is the collected problems sorted by position, each distinct
 // problem once (inherited values can yield the same problem per node).
-func (l *problemList) result() Problems {
-	l.list.sort()
+func (l *problemList) result() Problems { return l.list.Sorted() }
+
+// Sorted returns the problems sorted by position, each distinct problem
+// once; parsers of other files use it for their own problem lists.
+func (ps Problems) Sorted() Problems {
+	sorted := append(Problems(nil), ps...)
+	sorted.sort()
 	var out Problems
 	seen := map[Problem]bool{}
-	for _, p := range l.list {
+	for _, p := range sorted {
 		if !seen[p] {
 			seen[p] = true
 			out = append(out, p)

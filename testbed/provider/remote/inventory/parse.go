@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,24 +73,7 @@ func (p *parser) add(n *yaml.Node, hint, format string, args ...any) {
 }
 
 // result is the problems sorted by position, each distinct problem once.
-func (p *parser) result() topo.Problems {
-	sort.SliceStable(p.probs, func(i, j int) bool {
-		a, b := p.probs[i].Pos, p.probs[j].Pos
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Col < b.Col
-	})
-	var out topo.Problems
-	seen := map[topo.Problem]bool{}
-	for _, q := range p.probs {
-		if !seen[q] {
-			seen[q] = true
-			out = append(out, q)
-		}
-	}
-	return out
-}
+func (p *parser) result() topo.Problems { return topo.Problems(p.probs).Sorted() }
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
@@ -150,22 +134,13 @@ func (p *parser) fields(n *yaml.Node, path string, allowed []string) map[string]
 	}
 	out := map[string]entry{}
 	for _, e := range entries(n) {
-		if !contains(allowed, e.key.Value) {
+		if !slices.Contains(allowed, e.key.Value) {
 			p.add(e.key, suggest.Hint(e.key.Value, allowed, "fields under "+path), "unknown field %q", e.key.Value)
 			continue
 		}
 		out[e.key.Value] = e
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 var typeHints = map[string]string{

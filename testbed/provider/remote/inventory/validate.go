@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -92,7 +93,7 @@ func checkHostKey(s string) (msg, hint string) {
 		return fmt.Sprintf("%q is not \"TYPE BASE64\"", s), copyHint
 	case f[0] == "ssh-dss":
 		return "DSA keys (ssh-dss) are not accepted", "pin another of the host's keys, e.g. ssh-keyscan -t ed25519 HOST"
-	case !contains(KeyTypes, f[0]):
+	case !slices.Contains(KeyTypes, f[0]):
 		return fmt.Sprintf("unknown key type %q", f[0]), suggest.Hint(f[0], KeyTypes, "types")
 	}
 	data, err := base64.StdEncoding.DecodeString(f[1])
