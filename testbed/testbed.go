@@ -22,6 +22,7 @@ import (
 	"github.com/tbctl/tbctl/testbed/provider"
 	_ "github.com/tbctl/tbctl/testbed/provider/clab" // registers the containerlab provider
 	"github.com/tbctl/tbctl/testbed/provider/netns"
+	"github.com/tbctl/tbctl/testbed/provider/remote"
 	"github.com/tbctl/tbctl/testbed/supervisor"
 	"github.com/tbctl/tbctl/testbed/topo"
 	"github.com/tbctl/tbctl/testbed/topo/ipplan"
@@ -318,6 +319,9 @@ func Faults(name string) (*fault.Engine, error) {
 	l, rec, _, err := Open(name) // heals
 	if err != nil {
 		return nil, err
+	}
+	if rec.Provider == remote.Name {
+		return nil, errkind.User("lab %s runs on the remote provider, which cannot inject faults yet", name)
 	}
 	return fault.Open(l, rec), nil
 }

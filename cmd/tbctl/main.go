@@ -90,6 +90,7 @@ environment lacks something (root, a kernel feature, a binary).`,
 		newLabCmd(),
 		newNodeCmd(),
 		newVersionCmd(),
+		newRemoteCmd(),
 	)
 	return root
 }

@@ -183,6 +183,9 @@ func RemoveLab(lab string) error {
 		return err
 	}
 	l, err := detect()
+	if errors.Is(err, ErrUnavailable) {
+		return nil // no group can have been made from here
+	}
 	if err != nil {
 		return err
 	}

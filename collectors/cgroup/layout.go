@@ -152,13 +152,17 @@ func chooseLayout(mounts []mount) (layout, error) {
 	}
 	if l.cpu.root == "" {
 		if len(found) == 0 {
-			return layout{}, errors.New("no cgroup hierarchy is mounted")
+			return layout{}, fmt.Errorf("%w: no cgroup hierarchy is mounted", ErrUnavailable)
 		}
-		return layout{}, fmt.Errorf("no cgroup hierarchy accounts CPU time (cgroup2 with cpu and memory, or v1 cpuacct); found %s", strings.Join(found, "; "))
+		return layout{}, fmt.Errorf("%w: no cgroup hierarchy accounts CPU time (cgroup2 with cpu and memory, or v1 cpuacct); found %s", ErrUnavailable, strings.Join(found, "; "))
 	}
 	l.mech = V1
 	return l, nil
 }
+
+// ErrUnavailable says that this process sees no cgroup hierarchy it can
+// use (none is mounted in its mount namespace, or none accounts CPU time).
+var ErrUnavailable = errors.New("cgroups unavailable")
 
 // detect reads this process's mount table and picks the layout.
 func detect() (layout, error) {

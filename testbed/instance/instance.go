@@ -37,16 +37,20 @@ var StopGrace = 5 * time.Second
 type Proc struct {
 	Spec  *Spec
 	dir   string
-	cmd   *exec.Cmd
+	proc  provider.Process
 	ready chan struct{} // closed when the instance says it is ready
 	done  chan struct{} // closed when the process has exited
-	err   error         // from Wait, valid after done
+	// How it ended, valid after done.
+	code   int
+	signal string
+	err    error
 
 	running bool // left running in a kept lab
 }
 
 // Launch starts an instance inside its node. Its stdout and stderr go to
-// files of its own; readiness comes back on an inherited pipe.
+// files of its own; readiness comes back on an inherited pipe, or from the
+// provider when it launches instances itself (provider.Launcher).
 func Launch(l *lab.Lab, rec *lab.Record, p provider.Provider, s *Spec, in roles.Instance) (*Proc, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -59,33 +63,25 @@ func Launch(l *lab.Lab, rec *lab.Record, p provider.Provider, s *Spec, in roles.
 	if err != nil {
 		return nil, err
 	}
-	stdout, err := os.Create(filepath.Join(in.Dir, "stdout.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer stdout.Close()
-	stderr, err := os.Create(filepath.Join(in.Dir, "stderr.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer stderr.Close()
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	defer w.Close()
-
-	cmd := exec.Command(self, "role", "run", s.Role.Name, "--instance-json", string(js), "--ready-fd", "3")
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.ExtraFiles = []*os.File{w}
-	// A process group of its own: a Ctrl-C at the terminal reaches the
-	// runner, which stops instances in order, not every instance at once.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.Start(l, rec, s.Node, cmd); err != nil {
+	argv := []string{self, "role", "run", s.Role.Name, "--instance-json", string(js), "--ready-fd", "3"}
+	var proc provider.Process
+	if lp, ok := p.(provider.Launcher); ok {
+		proc, err = lp.Launch(l, rec, s.Node, argv, in.Dir, w)
+		if err != nil {
+			w.Close()
+		}
+	} else {
+		proc, err = startLocal(l, rec, p, s.Node, argv, in.Dir, w)
+	}
+	if err != nil {
 		r.Close()
 		return nil, fmt.Errorf("start %s: %w", s.Name, err)
 	}
-	pr := &Proc{Spec: s, dir: in.Dir, cmd: cmd, ready: make(chan struct{}), done: make(chan struct{})}
+	pr := &Proc{Spec: s, dir: in.Dir, proc: proc, ready: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer r.Close()
 		line, _ := bufio.NewReader(r).ReadString('\n')
@@ -94,10 +90,60 @@ func Launch(l *lab.Lab, rec *lab.Record, p provider.Provider, s *Spec, in roles.
 		}
 	}()
 	go func() {
-		pr.err = cmd.Wait()
+		pr.code, pr.signal, pr.err = proc.Wait()
+		w.Close() // a launcher's writer: the reader sees EOF if it never said ready
 		close(pr.done)
 	}()
 	return pr, nil
+}
+
+// startLocal starts argv inside a node of this machine through the
+// provider, with stdout and stderr in files of dir and the ready pipe as
+// file descriptor 3.
+func startLocal(l *lab.Lab, rec *lab.Record, p provider.Provider, node string, argv []string, dir string, ready *os.File) (provider.Process, error) {
+	defer ready.Close() // the child holds its own copy
+	stdout, err := os.Create(filepath.Join(dir, "stdout.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer stdout.Close()
+	stderr, err := os.Create(filepath.Join(dir, "stderr.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer stderr.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.ExtraFiles = []*os.File{ready}
+	// A process group of its own: a Ctrl-C at the terminal reaches the
+	// runner, which stops instances in order, not every instance at once.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.Start(l, rec, node, cmd); err != nil {
+		return nil, err
+	}
+	return localProcess{cmd}, nil
+}
+
+// localProcess is an instance started on this machine.
+type localProcess struct{ cmd *exec.Cmd }
+
+func (lp localProcess) PID() int { return lp.cmd.Process.Pid }
+
+func (lp localProcess) Signal(sig syscall.Signal) error {
+	return syscall.Kill(-lp.cmd.Process.Pid, sig)
+}
+
+func (lp localProcess) Wait() (int, string, error) {
+	err := lp.cmd.Wait()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		sig := ""
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			sig = ws.Signal().String()
+		}
+		return exit.ExitCode(), sig, nil
+	}
+	return 0, "", err
 }
 
 // WaitReady waits until the instance is ready, exits, or the timeout or ctx
@@ -130,11 +176,11 @@ func (p *Proc) Stop() {
 		return
 	default:
 	}
-	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	p.proc.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
 	case <-time.After(StopGrace):
-		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		p.proc.Signal(syscall.SIGKILL)
 		<-p.done
 	}
 }
@@ -169,18 +215,15 @@ func (p *Proc) Result() *Result {
 		res.Status = "running"
 		return res
 	}
-	var exit *exec.ExitError
-	if errors.As(p.err, &exit) {
-		res.ExitCode = exit.ExitCode()
-		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			res.Signal = ws.Signal().String()
-		}
-	}
+	res.ExitCode, res.Signal = p.code, p.signal
 	res.Status, res.Error = lastExitEvent(filepath.Join(p.dir, "events.jsonl"))
 	switch {
 	case res.Signal == "killed" || (res.Signal != "" && res.Status == ""):
 		res.Status = "killed"
 		res.Error = "ended by signal: " + res.Signal
+	case res.Status == "" && p.err != nil:
+		res.Status = roles.ExitFailed
+		res.Error = p.err.Error()
 	case res.Status == "" && res.ExitCode != 0:
 		res.Status = roles.ExitFailed
 		res.Error = p.stderrTail()
@@ -223,7 +266,7 @@ func (p *Proc) stderrTail() string {
 }
 
 // PID is the instance's process id.
-func (p *Proc) PID() int { return p.cmd.Process.Pid }
+func (p *Proc) PID() int { return p.proc.PID() }
 
 // Done is closed once the process has exited.
 func (p *Proc) Done() <-chan struct{} { return p.done }

@@ -24,6 +24,7 @@ import (
 // sshHost is one lab node running Debian's OpenSSH server.
 type sshHost struct {
 	node, addr string
+	data       string // its data-plane (eth1) address, for tunnels between hosts
 	hostKey    string // authorized_keys line of its fresh ed25519 host key
 }
 
@@ -57,6 +58,7 @@ func sshLab(t *testing.T) ([]sshHost, string) {
 
 	rec := deploy(t, generated(t, "single", gen.Params{Name: "sshx-it", Hosts: 3, Mgmt: true}), "")
 	addrs := mgmtAddrs(t, rec.Name)
+	data := dataAddrs(t, rec.Name)
 	var hosts []sshHost
 	for i := 1; i <= 3; i++ {
 		node := fmt.Sprintf("h%d", i)
@@ -88,7 +90,8 @@ func sshLab(t *testing.T) ([]sshHost, string) {
 			}
 		})
 		require.NotEmpty(t, addrs[node])
-		hosts = append(hosts, sshHost{node: node, addr: addrs[node][0], hostKey: hostKey})
+		require.NotEmpty(t, data[node])
+		hosts = append(hosts, sshHost{node: node, addr: addrs[node][0], data: data[node][0], hostKey: hostKey})
 	}
 	// Wait until every sshd has written its pid file (it is listening then).
 	require.Eventually(t, func() bool {

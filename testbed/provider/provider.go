@@ -9,6 +9,7 @@ import (
 	"io"
 	"os/exec"
 	"sort"
+	"syscall"
 
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/topo"
@@ -40,6 +41,27 @@ type Provider interface {
 	// Orphans lists labs that have kernel objects but no directory (their
 	// directory was lost); destroy --all removes them too.
 	Orphans(ctx context.Context) ([]string, error)
+}
+
+// Launcher is implemented by providers whose nodes are not on this
+// machine (remote): they start a role instance's command themselves, as
+// an exec.Cmd cannot reach there. argv is the command as it would run on
+// this machine; dir is the instance's local directory, which holds every
+// file the instance wrote by the time Wait returns.
+type Launcher interface {
+	Launch(l *lab.Lab, rec *lab.Record, node string, argv []string, dir string, ready io.Writer) (Process, error)
+}
+
+// Process is a role instance started by a Launcher.
+type Process interface {
+	// PID is the instance's process id on its own machine.
+	PID() int
+	// Signal sends sig to the instance and everything it started.
+	Signal(sig syscall.Signal) error
+	// Wait waits for the instance to end and reports its exit code, or
+	// the signal that ended it ("" when none). err is for failures to
+	// learn the outcome, not for a non-zero exit.
+	Wait() (code int, signal string, err error)
 }
 
 // Progress receives the status of deploy actions, in the manner of kind's

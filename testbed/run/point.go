@@ -15,6 +15,7 @@ import (
 	"github.com/tbctl/tbctl/testbed/fault"
 	"github.com/tbctl/tbctl/testbed/instance"
 	"github.com/tbctl/tbctl/testbed/provider"
+	"github.com/tbctl/tbctl/testbed/provider/remote"
 )
 
 // Point is the outcome of one run: a sweep point and a repetition.
@@ -237,7 +238,11 @@ func writeInputs(pl *Plan) error {
 	if err := os.MkdirAll(pl.Dir, 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(pl.Dir, "topology.yaml"), pl.TopoSrc, 0o644); err != nil {
+	src, err := remote.RecordInputs(pl.Dir, pl.Topology, pl.TopoSrc)
+	if err != nil {
+		return fmt.Errorf("record the remote inventory: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(pl.Dir, "topology.yaml"), src, 0o644); err != nil {
 		return err
 	}
 	return writeExperiment(pl.Dir, pl.Exp)

@@ -27,6 +27,9 @@ type File struct {
 
 	Topology TopologyDef `yaml:"topology" json:"topology"`
 
+	// Remote says where the remote provider runs the nodes (tbctl addition).
+	Remote *RemoteDef `yaml:"remote,omitempty" json:"remote,omitempty"`
+
 	// Accepted for containerlab compatibility; not used by the netns provider.
 	Settings any `yaml:"settings,omitempty" json:"settings,omitempty" tbctl:"unused"`
 	Debug    any `yaml:"debug,omitempty" json:"debug,omitempty" tbctl:"unused"`
@@ -55,6 +58,15 @@ type MgmtDef struct {
 }
 
 // AddressingDef turns on automatic addressing (tbctl addition).
+// RemoteDef is the remote provider's section (tbctl addition): the hosts'
+// inventory, the mode, and which host runs which node.
+type RemoteDef struct {
+	Inventory string            `yaml:"inventory,omitempty" json:"inventory,omitempty"` // relative to the topology file
+	Mode      string            `yaml:"mode,omitempty" json:"mode,omitempty"`           // emulated (default) or physical
+	Place     map[string]string `yaml:"place,omitempty" json:"place,omitempty"`         // node → host selector
+	Default   string            `yaml:"default,omitempty" json:"default,omitempty"`     // selector for nodes not in place
+}
+
 type AddressingDef struct {
 	Pool      string `yaml:"pool,omitempty" json:"pool,omitempty"`
 	P2PLength int    `yaml:"p2p-length,omitempty" json:"p2p-length,omitempty"`

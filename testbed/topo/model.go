@@ -67,12 +67,32 @@ type Topology struct {
 	// times faster.
 	IPv6 bool
 
+	// Remote is where the remote provider runs the nodes; nil when the
+	// file has no remote section.
+	Remote *Remote
+
 	Nodes []*Node // sorted by name
 	Links []*Link // in file order
 
 	// Notes are non-fatal remarks for the user, such as fields accepted for
 	// containerlab compatibility that this provider does not use.
 	Notes []string
+}
+
+// Remote modes.
+const (
+	RemoteEmulated = "emulated" // nodes are namespaces on the hosts
+	RemotePhysical = "physical" // each node is a host
+)
+
+// Remote is the topology's remote section after checking. Host selectors
+// are a host name or key=value[,key=value] labels; the remote provider
+// resolves them against the inventory.
+type Remote struct {
+	Inventory string // absolute, or as written when the topology has no file
+	Mode      string
+	Place     map[string]string // node → selector, every node but host kinds
+	Pos       Pos
 }
 
 // Mgmt is the per-lab management network.

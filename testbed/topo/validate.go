@@ -227,6 +227,7 @@ func (p *parser) resolve(f *File) *Topology {
 	lr.resolve(f.Topology.Links)
 	lr.checkUnused()
 	lr.checkAddresses()
+	p.resolveRemote(f, t)
 	p.addNotes(t, f, specs)
 	return t
 }

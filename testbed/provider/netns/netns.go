@@ -86,4 +86,8 @@ func namespacePath(rec *lab.Record, node string) string {
 func inNamespace(kind string) bool { return kind != topo.KindHost }
 
 // aliasOf marks root-namespace interfaces that belong to a lab.
-func aliasOf(labName string) string { return "tbctl:" + labName }
+func aliasOf(labName string) string { return Alias(labName) }
+
+// Alias is the alias that marks a root-namespace interface as the lab's:
+// destroy removes every interface that carries it.
+func Alias(labName string) string { return "tbctl:" + labName }

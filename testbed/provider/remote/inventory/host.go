@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,6 +71,15 @@ func (p *parser) host(e entry, defaults settings) (*Host, *yaml.Node) {
 		}
 	} else {
 		p.add(e.key, "add address: with the host's IP address or DNS name", "%s: address is required", path)
+	}
+	if a, ok := f["tunnel_address"]; ok {
+		if s, ok := p.str(a.value, path+".tunnel_address"); ok {
+			if ip, err := netip.ParseAddr(s); err != nil {
+				p.add(a.value, "write the IP address the other hosts reach this one at for tunnels", "%s.tunnel_address %q is not an IP address", path, s)
+			} else {
+				h.TunnelAddress = ip.String()
+			}
+		}
 	}
 	p.merge(h, e.key, path, p.settings(f, path), defaults)
 	if l, ok := f["labels"]; ok {

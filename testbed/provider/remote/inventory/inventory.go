@@ -35,8 +35,11 @@ type Inventory struct {
 type Host struct {
 	Name    string
 	Address string // IP address or DNS name
-	User    string
-	Port    int
+	// TunnelAddress is the IP address other hosts reach this one at for
+	// VXLAN tunnels, when it is not the address SSH reaches.
+	TunnelAddress string
+	User          string
+	Port          int
 	// Identity is the private key file; "" means the SSH agent only.
 	Identity string
 	// HostKey is the pinned public key ("TYPE BASE64 [COMMENT]"); exactly

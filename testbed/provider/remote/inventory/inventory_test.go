@@ -400,3 +400,22 @@ func TestDocumentedExampleParses(t *testing.T) {
 	assert.Equal(t, "", gpu1.KnownHosts)
 	assert.Len(t, gpu1.NICs, 2)
 }
+
+func TestTunnelAddress(t *testing.T) {
+	inv, err := Parse([]byte(`hosts:
+  a: {address: a.lab.example, tunnel_address: 10.1.0.1, user: root, host_key: `+ed25519Key+`}
+`), "inv.yaml")
+	require.NoError(t, err)
+	require.Equal(t, "10.1.0.1", inv.Hosts[0].TunnelAddress)
+	var buf bytes.Buffer
+	require.NoError(t, inv.Write(&buf))
+	again, err := Parse(buf.Bytes(), "again.yaml")
+	require.NoError(t, err)
+	require.Equal(t, "10.1.0.1", again.Hosts[0].TunnelAddress)
+
+	_, err = Parse([]byte(`hosts:
+  a: {address: 10.0.0.1, tunnel_address: fabric.lab, user: root, host_key: `+ed25519Key+`}
+`), "inv.yaml")
+	require.ErrorContains(t, err, `inv.yaml:2:`)
+	require.ErrorContains(t, err, `hosts.a.tunnel_address "fabric.lab" is not an IP address`)
+}

@@ -20,7 +20,7 @@ import (
 var (
 	topFields      = []string{"defaults", "hosts"}
 	defaultsFields = []string{"user", "port", "identity", "known_hosts"}
-	hostFields     = []string{"address", "user", "port", "identity", "host_key", "known_hosts", "labels", "nics"}
+	hostFields     = []string{"address", "tunnel_address", "user", "port", "identity", "host_key", "known_hosts", "labels", "nics"}
 	nicFields      = []string{"name", "speed_mbps", "rdma"}
 	rdmaFields     = []string{"device", "port"}
 	// connFields are the fields of a host that say how to reach it.

@@ -35,6 +35,7 @@ func hostNode(h *Host) *yaml.Node {
 		}
 	}
 	setStr("address", h.Address)
+	setStr("tunnel_address", h.TunnelAddress)
 	setStr("user", h.User)
 	set("port", integer(h.Port))
 	setStr("identity", h.Identity)

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tbctl/tbctl/testbed/errkind"
+	"github.com/tbctl/tbctl/testbed/provider/remote"
+	"github.com/tbctl/tbctl/testbed/provider/remote/agent"
+	"github.com/tbctl/tbctl/testbed/provider/remote/facts"
+)
+
+// newRemoteCmd groups what the remote provider runs on a host over SSH.
+// Not for users: hidden.
+func newRemoteCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:    "remote",
+		Short:  "Commands the remote provider runs on its hosts (started by tbctl over SSH)",
+		Hidden: true,
+	}
+	cmd.AddCommand(newRemoteTunnelCmd(), newRemoteRoleCmd(), newRemoteFactsCmd())
+	return cmd
+}
+
+func newRemoteTunnelCmd() *cobra.Command {
+	var spec string
+	cmd := &cobra.Command{
+		Use:   "tunnel --spec JSON",
+		Short: "Join this host's share of a lab to other hosts with VXLAN tunnels",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			var ts []*remote.Tunnel
+			if err := json.Unmarshal([]byte(spec), &ts); err != nil {
+				return errkind.User("--spec: %v", err)
+			}
+			for _, t := range ts {
+				if err := agent.Tunnel(t); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&spec, "spec", "", "the tunnels, as JSON")
+	cmd.MarkFlagRequired("spec")
+	return cmd
+}
+
+func newRemoteRoleCmd() *cobra.Command {
+	var sub, node, dir string
+	cmd := &cobra.Command{
+		Use:   "role --lab LAB --node NODE --dir DIR -- ARGS...",
+		Short: "Run a role instance in a node, reporting on stdout and stopping it when stdin ends",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return agent.Role(cmd.Context(), sub, node, dir, args, os.Stdin, os.Stdout)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&sub, "lab", "", "this host's lab")
+	fl.StringVar(&node, "node", "", "the node")
+	fl.StringVar(&dir, "dir", "", "the instance's directory on this host")
+	for _, f := range []string{"lab", "node", "dir"} {
+		cmd.MarkFlagRequired(f)
+	}
+	return cmd
+}
+
+func newRemoteFactsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "facts",
+		Short: "Print this host's identity, kernel and NICs as JSON",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := facts.Read("")
+			if err != nil {
+				return err
+			}
+			return json.NewEncoder(cmd.OutOrStdout()).Encode(f)
+		},
+	}
+}

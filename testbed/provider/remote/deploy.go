@@ -1,0 +1,134 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tbctl/tbctl/testbed/lab"
+	"github.com/tbctl/tbctl/testbed/provider"
+	"github.com/tbctl/tbctl/testbed/provider/remote/sshx"
+	"github.com/tbctl/tbctl/testbed/topo"
+)
+
+// Deploy makes the lab on its hosts, as a list of actions each reporting
+// progress: record the hosts, copy tbctl, deploy each host's share, join
+// the hosts' shares with tunnels, read each host's facts.
+func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *topo.Topology, prog provider.Progress) error {
+	pl, _, err := p.planFor(t, rec.Name)
+	if err != nil {
+		return err
+	}
+	pool := p.connections()
+	st := &state{Mode: pl.mode}
+	underlay := map[string]netip.Addr{}
+	for _, hp := range pl.hosts {
+		c, err := pool.Client(ctx, target(hp.host))
+		if err != nil {
+			return err
+		}
+		ip := c.RemoteIP()
+		if a := hp.host.TunnelAddress; a != "" {
+			ip = netip.MustParseAddr(a) // checked by the inventory
+		}
+		underlay[hp.host.Name] = ip
+		st.Hosts = append(st.Hosts, &hostState{Target: target(hp.host), Sub: hp.sub, Nodes: hp.nodes,
+			Underlay: ip.String(), Timings: map[string]string{}})
+	}
+	files, err := pl.subTopologies(t, underlay)
+	if err != nil {
+		return err
+	}
+	for _, hp := range pl.hosts {
+		st.host(hp.host.Name).Tunnels = hp.tunnels
+	}
+	// Before anything is made on a host: destroy reads this.
+	if err := saveState(l, st); err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	timed := func(h *hostState, step string, start time.Time) {
+		mu.Lock()
+		h.Timings[step] = time.Since(start).Round(time.Millisecond).String()
+		mu.Unlock()
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	steps := []struct {
+		name string
+		do   func(ctx context.Context, c *sshx.Client, h *hostState) error
+	}{
+		{"copy tbctl to hosts", func(ctx context.Context, c *sshx.Client, h *hostState) error {
+			_, err := c.CopyFile(ctx, self, HostBin, 0o755)
+			return err
+		}},
+		{"deploy on hosts", func(ctx context.Context, c *sshx.Client, h *hostState) error {
+			file := path.Join(h.dir(), "topology.yaml")
+			if err := c.WriteFile(file, files[h.Target.Name], 0o644); err != nil {
+				return err
+			}
+			return runHost(ctx, c, HostBin, "deploy", file, "--name", h.Sub, "--provider", "netns", "--quiet")
+		}},
+		{"tunnels between hosts", func(ctx context.Context, c *sshx.Client, h *hostState) error {
+			if len(h.Tunnels) == 0 {
+				return nil
+			}
+			spec, err := json.Marshal(h.Tunnels)
+			if err != nil {
+				return err
+			}
+			return runHost(ctx, c, HostBin, "remote", "tunnel", "--spec", string(spec))
+		}},
+		{"read host facts", func(ctx context.Context, c *sshx.Client, h *hostState) error {
+			out, err := c.Output(ctx, []string{HostBin, "remote", "facts"})
+			if err != nil {
+				return err
+			}
+			h.Facts = json.RawMessage(bytes.TrimSpace(out))
+			return nil
+		}},
+	}
+	for _, step := range steps {
+		prog.Start(step.name, len(st.Hosts))
+		err := pool.ForEach(ctx, st.targets(), Parallel, func(ctx context.Context, c *sshx.Client) error {
+			h := st.host(c.Name())
+			start := time.Now()
+			if err := step.do(ctx, c, h); err != nil {
+				return err
+			}
+			timed(h, step.name, start)
+			prog.Add(1)
+			return nil
+		})
+		prog.End(err)
+		if err != nil {
+			return fmt.Errorf("%s: %w", step.name, err)
+		}
+	}
+	rec.SetMechanism("remote", fmt.Sprintf("%s: netns labs on %d hosts over SSH, VXLAN (UDP %d) between hosts", pl.mode, len(st.Hosts), VXLANPort))
+	return saveState(l, st)
+}
+
+// runHost runs argv on a host and turns a failure into an error carrying
+// what the command said.
+func runHost(ctx context.Context, c *sshx.Client, argv ...string) error {
+	var out bytes.Buffer
+	code, err := c.Run(ctx, argv, nil, &out, &out)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("%s: `%s` exited with %d: %s", c.Name(), strings.Join(argv[1:min(3, len(argv))], " "), code, strings.TrimSpace(out.String()))
+	}
+	return nil
+}

@@ -1,0 +1,32 @@
+package remote
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tbctl/tbctl/testbed/lab"
+	"github.com/tbctl/tbctl/testbed/provider/remote/sshx"
+)
+
+// Destroy removes the lab from every host it recorded: the host's tbctl
+// destroys the host's share (its namespaces, and the tunnel devices marked
+// with its lab's alias) and the lab's directory under /var/lib/tbctl/labs
+// goes. A host that cannot be reached fails the destroy, and the lab's
+// directory stays so that it can be tried again.
+func (p *Provider) Destroy(ctx context.Context, l *lab.Lab, rec *lab.Record) error {
+	st, err := loadState(l)
+	if err != nil || st == nil {
+		return err
+	}
+	err = p.connections().ForEach(ctx, st.targets(), Parallel, func(ctx context.Context, c *sshx.Client) error {
+		h := st.host(c.Name())
+		if err := runHost(ctx, c, HostBin, "destroy", h.Sub); err != nil {
+			return err
+		}
+		return runHost(ctx, c, "rm", "-rf", "--", h.dir())
+	})
+	if err != nil {
+		return fmt.Errorf("on the lab's hosts: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,71 @@
+package remote
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tbctl/tbctl/testbed/provider/remote/inventory"
+	"github.com/tbctl/tbctl/testbed/topo"
+)
+
+// RecordInputs keeps a remote topology's inventory with a run: it writes
+// the inventory, resolved (defaults applied, paths absolute), as
+// dir/inventory.yaml and returns the topology source with remote.inventory
+// pointing at it, so that the run directory deploys and reruns by itself.
+// Topologies without a remote section come back unchanged.
+func RecordInputs(dir string, t *topo.Topology, src []byte) ([]byte, error) {
+	if t.Remote == nil {
+		return src, nil
+	}
+	inv, err := inventory.Load(t.Remote.Inventory)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := inv.Write(&buf); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "inventory.yaml"), buf.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return nil, err
+	}
+	if !setInventory(&doc, "inventory.yaml") {
+		return nil, fmt.Errorf("%s: no remote.inventory to record", t.File)
+	}
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// setInventory sets remote.inventory in a topology document.
+func setInventory(doc *yaml.Node, value string) bool {
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return false
+	}
+	root := doc.Content[0]
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value != "remote" {
+			continue
+		}
+		sec := root.Content[i+1]
+		for j := 0; j+1 < len(sec.Content); j += 2 {
+			if sec.Content[j].Value == "inventory" {
+				sec.Content[j+1].Value = value
+				sec.Content[j+1].Style = 0
+				return true
+			}
+		}
+	}
+	return false
+}
