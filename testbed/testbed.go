@@ -22,7 +22,7 @@ import (
 	"github.com/tbctl/tbctl/testbed/provider"
 	_ "github.com/tbctl/tbctl/testbed/provider/clab" // registers the containerlab provider
 	"github.com/tbctl/tbctl/testbed/provider/netns"
-	"github.com/tbctl/tbctl/testbed/provider/remote"
+	_ "github.com/tbctl/tbctl/testbed/provider/remote" // registers the remote provider
 	"github.com/tbctl/tbctl/testbed/supervisor"
 	"github.com/tbctl/tbctl/testbed/topo"
 	"github.com/tbctl/tbctl/testbed/topo/ipplan"
@@ -315,13 +315,13 @@ func Open(name string) (*lab.Lab, *lab.Record, provider.Provider, error) {
 
 // Faults returns the fault engine of a deployed lab (Open has reverted the
 // faults whose tbctl died).
-func Faults(name string) (*fault.Engine, error) {
-	l, rec, _, err := Open(name) // heals
+func Faults(name string) (fault.Injector, error) {
+	l, rec, p, err := Open(name) // heals
 	if err != nil {
 		return nil, err
 	}
-	if rec.Provider == remote.Name {
-		return nil, errkind.User("lab %s runs on the remote provider, which cannot inject faults yet", name)
+	if r, ok := p.(provider.FaultRelay); ok {
+		return r.Faults(l, rec)
 	}
 	return fault.Open(l, rec), nil
 }

@@ -3,13 +3,14 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tbctl/tbctl/testbed/errkind"
-	"github.com/tbctl/tbctl/testbed/provider/remote"
 	"github.com/tbctl/tbctl/testbed/provider/remote/agent"
 	"github.com/tbctl/tbctl/testbed/provider/remote/facts"
+	"github.com/tbctl/tbctl/testbed/provider/remote/wire"
 )
 
 // newRemoteCmd groups what the remote provider runs on a host over SSH.
@@ -20,7 +21,7 @@ func newRemoteCmd() *cobra.Command {
 		Short:  "Commands the remote provider runs on its hosts (started by tbctl over SSH)",
 		Hidden: true,
 	}
-	cmd.AddCommand(newRemoteTunnelCmd(), newRemoteRoleCmd(), newRemoteFactsCmd())
+	cmd.AddCommand(newRemoteTunnelCmd(), newRemoteRoleCmd(), newRemoteFaultsCmd(), newRemoteFactsCmd())
 	return cmd
 }
 
@@ -31,7 +32,7 @@ func newRemoteTunnelCmd() *cobra.Command {
 		Short: "Join this host's share of a lab to other hosts with VXLAN tunnels",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			var ts []*remote.Tunnel
+			var ts []*wire.Tunnel
 			if err := json.Unmarshal([]byte(spec), &ts); err != nil {
 				return errkind.User("--spec: %v", err)
 			}
@@ -65,6 +66,23 @@ func newRemoteRoleCmd() *cobra.Command {
 	for _, f := range []string{"lab", "node", "dir"} {
 		cmd.MarkFlagRequired(f)
 	}
+	return cmd
+}
+
+func newRemoteFaultsCmd() *cobra.Command {
+	var sub string
+	var deadman time.Duration
+	cmd := &cobra.Command{
+		Use:   "faults --lab LAB [--deadman D]",
+		Short: "Apply the controller's faults in this host's lab; revert them when it goes quiet",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return agent.Faults(cmd.Context(), sub, deadman, os.Stdin, os.Stdout)
+		},
+	}
+	cmd.Flags().StringVar(&sub, "lab", "", "this host's lab")
+	cmd.Flags().DurationVar(&deadman, "deadman", 10*time.Second, "revert every fault after this long without a word from the controller")
+	cmd.MarkFlagRequired("lab")
 	return cmd
 }
 

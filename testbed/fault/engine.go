@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -18,6 +19,27 @@ import (
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/topo"
 )
+
+// Injector injects and clears the faults of one deployed lab, wherever
+// its nodes run: an Engine on this machine, or a provider's relay to the
+// engines on other machines.
+type Injector interface {
+	// Inject checks a fault, applies it and reads it back. With owned
+	// set, the fault ends with this process.
+	Inject(ctx context.Context, code, target string, params map[string]string, owned bool) (*Fault, error)
+	// Clear reverts one fault (id) or every active one (id "").
+	Clear(id string) ([]*Fault, error)
+	// List returns every fault of the lab with its last state.
+	List() ([]*Fault, error)
+	// Close lets go of the injector; faults this process owns and has
+	// not cleared are reverted by whoever holds them (the relay's far end).
+	Close() error
+}
+
+var _ Injector = (*Engine)(nil)
+
+// Close does nothing: an Engine holds no connection.
+func (e *Engine) Close() error { return nil }
 
 // Engine injects and clears the faults of one deployed lab.
 type Engine struct {
@@ -481,6 +503,12 @@ func revertSteps(steps []Step) error {
 
 // List returns every fault of the lab with its last state.
 func (e *Engine) List() ([]*Fault, error) { return e.j.current() }
+
+// ClearOwned reverts every active fault this process owns.
+func (e *Engine) ClearOwned() ([]*Fault, error) {
+	me := os.Getpid()
+	return e.revertWhere(func(f *Fault) bool { return f.Active() && f.Owner != nil && f.Owner.PID == me })
+}
 
 // Heal reverts every active fault whose owner process is gone.
 func (e *Engine) Heal() ([]*Fault, error) {

@@ -187,9 +187,22 @@ func roleProcs(labName, instance string) []proc {
 	return out
 }
 
-// prefix resolves a destination: a prefix, an address, NODE (its first
-// data-plane address) or NODE:IFACE.
+// prefix resolves a destination in the lab's topology.
 func (r resolver) prefix(dst string) (netip.Prefix, error) {
+	if _, err := netip.ParsePrefix(dst); err != nil {
+		if _, err := netip.ParseAddr(dst); err != nil {
+			node, _, _ := strings.Cut(dst, ":")
+			if _, err := r.node(node); err != nil {
+				return netip.Prefix{}, err
+			}
+		}
+	}
+	return Destination(r.rec.Topology, dst)
+}
+
+// Destination resolves a fault's destination: a prefix, an address, NODE
+// (its first data-plane address, by interface name) or NODE:IFACE.
+func Destination(t *topo.Topology, dst string) (netip.Prefix, error) {
 	if p, err := netip.ParsePrefix(dst); err == nil {
 		return p.Masked(), nil
 	}
@@ -197,9 +210,9 @@ func (r resolver) prefix(dst string) (netip.Prefix, error) {
 		return netip.PrefixFrom(a, 32), nil
 	}
 	node, ifc, _ := strings.Cut(dst, ":")
-	n, err := r.node(node)
-	if err != nil {
-		return netip.Prefix{}, err
+	n := t.Node(node)
+	if n == nil {
+		return netip.Prefix{}, fmt.Errorf("no node called %q", node)
 	}
 	ifaces := append([]*topo.Interface(nil), n.Interfaces...)
 	sort.Slice(ifaces, func(i, j int) bool { return ifaces[i].Name < ifaces[j].Name })

@@ -1,11 +1,15 @@
 package integration
 
 import (
+	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -50,16 +54,7 @@ func keepHostBin(t *testing.T) {
 func TestQuickstartOnSSHHostsEmulated(t *testing.T) {
 	hosts, client := sshLab(t)
 	keepHostBin(t)
-	inv := writeInventory(t, hosts, client)
-	src, err := os.ReadFile("../../topologies/dumbbell-bottleneck.yaml")
-	require.NoError(t, err)
-	topoFile := filepath.Join(filepath.Dir(inv), "dumbbell-remote.yaml")
-	require.NoError(t, os.WriteFile(topoFile, append(src, []byte(`
-remote:
-  inventory: hosts.yaml
-  mode: emulated
-  place: {h1: a, h2: a, sl: a, rl: b, rr: b, h3: c, h4: c, sr: c}
-`)...), 0o644))
+	topoFile := remoteDumbbell(t, hosts, client)
 
 	out := t.TempDir()
 	stdout, stderr, code := cli(t, "", nil, "run", "../../experiments/quickstart.yaml", "--provider", "remote",
@@ -109,4 +104,80 @@ func requireNoTraceOnHosts(t *testing.T, hosts []sshHost, labName string) {
 		require.Equal(t, 0, code, links)
 		require.NotContains(t, links, "tbctl:"+sub, "a device of %s left on %s", sub, h.node)
 	}
+}
+
+// remoteDumbbell writes the dumbbell with sshLab's hosts as its remote
+// section (left LAN on a, routers on b, right LAN on c) and returns its
+// path.
+func remoteDumbbell(t *testing.T, hosts []sshHost, client string) string {
+	t.Helper()
+	inv := writeInventory(t, hosts, client)
+	src, err := os.ReadFile("../../topologies/dumbbell-bottleneck.yaml")
+	require.NoError(t, err)
+	file := filepath.Join(filepath.Dir(inv), "dumbbell-remote.yaml")
+	require.NoError(t, os.WriteFile(file, append(src, []byte(`
+remote:
+  inventory: hosts.yaml
+  place: {h1: a, h2: a, sl: a, rl: b, rr: b, h3: c, h4: c, sr: c}
+`)...), 0o644))
+	return file
+}
+
+// linkState reads a node interface's operational state through tbctl exec.
+func linkState(t *testing.T, labName, node, iface string) string {
+	t.Helper()
+	out, _, code := cli(t, "", nil, "exec", labName, node, "--", "cat", "/sys/class/net/"+iface+"/operstate")
+	require.Equal(t, 0, code, out)
+	return strings.TrimSpace(out)
+}
+
+// TestRemoteFaultsRevertWhenTheControllerGoes applies a fault on a host
+// from a tbctl that then disappears, twice: killed (its SSH session ends)
+// and stopped (its session stays open but silent). Each time the host
+// reverts the fault by itself: at once, and after the dead-man time. A
+// fault whose nodes are on two hosts is refused, and destroy leaves
+// nothing on any host.
+func TestRemoteFaultsRevertWhenTheControllerGoes(t *testing.T) {
+	hosts, client := sshLab(t)
+	keepHostBin(t)
+	file := remoteDumbbell(t, hosts, client)
+	const name = "rfault"
+	_, stderr, code := cli(t, "", nil, "deploy", file, "--provider", "remote", "--name", name, "--quiet")
+	require.Equal(t, 0, code, stderr)
+	t.Cleanup(func() { cli(t, "", nil, "destroy", name) })
+	require.Equal(t, "up", linkState(t, name, "rl", "eth1"))
+
+	for _, how := range []struct {
+		sig    syscall.Signal
+		within time.Duration
+	}{{syscall.SIGKILL, 5 * time.Second}, {syscall.SIGSTOP, remote.Deadman + 5*time.Second}} {
+		cmd := exec.Command(tbctlBin(t), "fault", "inject", name, "net.link_down", "rl:eth1", "--for", "10m")
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		require.Contains(t, line, "applied", "fault inject said: %q", line)
+		require.Contains(t, line, "b/", "the fault's ID names its host")
+		require.Equal(t, "down", linkState(t, name, "rl", "eth1"))
+
+		start := time.Now()
+		require.NoError(t, cmd.Process.Signal(how.sig))
+		require.True(t, waitFor(t, how.within, func() bool { return linkState(t, name, "rl", "eth1") == "up" }),
+			"after %v the host did not revert the fault within %s", how.sig, how.within)
+		t.Logf("after %v: reverted by the host in %s", how.sig, time.Since(start).Round(100*time.Millisecond))
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+
+	_, stderr, code = cli(t, "", nil, "fault", "inject", name, "net.partition", "h1|h3", "--for", "1s")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "its nodes are on hosts a and c")
+	_, stderr, code = cli(t, "", nil, "fault", "inject", name, "net.loss", "h1:eth1", "percent=10")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "give --for")
+
+	_, stderr, code = cli(t, "", nil, "destroy", name)
+	require.Equal(t, 0, code, stderr)
+	requireNoTrace(t, name)
+	requireNoTraceOnHosts(t, hosts, name)
 }

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"syscall"
 
+	"github.com/tbctl/tbctl/testbed/fault"
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/topo"
 )
@@ -50,6 +51,12 @@ type Provider interface {
 // file the instance wrote by the time Wait returns.
 type Launcher interface {
 	Launch(l *lab.Lab, rec *lab.Record, node string, argv []string, dir string, ready io.Writer) (Process, error)
+}
+
+// FaultRelay is implemented by providers whose nodes are not on this
+// machine: faults go to the engines where the nodes are.
+type FaultRelay interface {
+	Faults(l *lab.Lab, rec *lab.Record) (fault.Injector, error)
 }
 
 // Process is a role instance started by a Launcher.

@@ -212,6 +212,7 @@ func scheduleFaults(ctx context.Context, pl *Plan, tl *timeline, pt *Point) func
 			pt.fail(fmt.Errorf("revert faults: %w", err))
 		}
 		pt.Faults, _ = engine.List()
+		engine.Close()
 	}
 }
 

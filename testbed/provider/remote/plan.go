@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tbctl/tbctl/testbed/provider/remote/inventory"
+	"github.com/tbctl/tbctl/testbed/provider/remote/wire"
 	"github.com/tbctl/tbctl/testbed/topo"
 )
 
@@ -37,21 +38,7 @@ type hostPlan struct {
 	sub   string   // the lab tbctl deploys on the host (emulated mode)
 	nodes []string // sorted
 	// tunnels are the cross-host links with an end on this host.
-	tunnels []*Tunnel
-}
-
-// Tunnel is one end of a link between nodes on two hosts: a veth from the
-// node to the host (Veth), bridged to a VXLAN device (VXLAN) that reaches
-// the other host. It is what `tbctl remote tunnel` makes on a host.
-type Tunnel struct {
-	Lab    string `json:"lab"` // the host's lab, whose alias marks the devices
-	Veth   string `json:"veth"`
-	Bridge string `json:"bridge"`
-	VXLAN  string `json:"vxlan"`
-	VNI    int    `json:"vni"`
-	Remote string `json:"remote"` // the other host's underlay address
-	Port   int    `json:"port"`
-	MTU    int    `json:"mtu"`
+	tunnels []*wire.Tunnel
 }
 
 // placeNodes resolves every node's host selector. A selector that matches
@@ -204,7 +191,7 @@ func (p *plan) subTopologies(t *topo.Topology, underlay map[string]netip.Addr) (
 				if !ok {
 					return nil, fmt.Errorf("no underlay address for host %s", end.other.host.Name)
 				}
-				end.hp.tunnels = append(end.hp.tunnels, &Tunnel{Lab: end.hp.sub, Veth: veth, Bridge: bridge, VXLAN: vx, VNI: vni,
+				end.hp.tunnels = append(end.hp.tunnels, &wire.Tunnel{Lab: end.hp.sub, Veth: veth, Bridge: bridge, VXLAN: vx, VNI: vni,
 					Remote: remote.String(), Port: VXLANPort, MTU: mtu})
 			}
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/provider/remote/sshx"
+	"github.com/tbctl/tbctl/testbed/provider/remote/wire"
 )
 
 // state is what the controller records of a remote lab, in the lab's
@@ -26,7 +27,7 @@ type hostState struct {
 	Sub      string            `json:"lab"` // the host's own lab
 	Nodes    []string          `json:"nodes"`
 	Underlay string            `json:"underlay,omitempty"`
-	Tunnels  []*Tunnel         `json:"tunnels,omitempty"`
+	Tunnels  []*wire.Tunnel    `json:"tunnels,omitempty"`
 	Facts    json.RawMessage   `json:"facts,omitempty"`
 	Timings  map[string]string `json:"timings,omitempty"` // deploy step → duration
 }

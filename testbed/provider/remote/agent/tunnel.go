@@ -7,14 +7,14 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/tbctl/tbctl/testbed/provider/netns"
-	"github.com/tbctl/tbctl/testbed/provider/remote"
+	"github.com/tbctl/tbctl/testbed/provider/remote/wire"
 )
 
 // Tunnel makes one end of a cross-host link in this host's root network
 // namespace: a bridge joining the node's veth (made by the host's lab) to
 // a VXLAN device whose remote is the other host. Both new devices carry
 // the host lab's alias.
-func Tunnel(t *remote.Tunnel) error {
+func Tunnel(t *wire.Tunnel) error {
 	alias := netns.Alias(t.Lab)
 	veth, err := netlink.LinkByName(t.Veth)
 	if err != nil {

@@ -217,11 +217,13 @@ func copyModule(src, dst string) error {
 
 // outputHost is one host of the `hosts` output.
 type outputHost struct {
-	Address string            `json:"address"`
-	Port    int               `json:"port"`
-	User    string            `json:"user"`
-	HostKey string            `json:"host_key"`
-	Labels  map[string]string `json:"labels"`
+	Address       string            `json:"address"`
+	TunnelAddress string            `json:"tunnel_address"`
+	Port          int               `json:"port"`
+	User          string            `json:"user"`
+	Identity      string            `json:"identity"`
+	HostKey       string            `json:"host_key"`
+	Labels        map[string]string `json:"labels"`
 }
 
 // hostsInventory turns the `hosts` output (a JSON object by host name)
@@ -244,6 +246,12 @@ func hostsInventory(raw json.RawMessage, path string) (*inventory.Inventory, err
 		e := map[string]any{"address": h.Address, "user": h.User, "host_key": h.HostKey}
 		if h.Port != 0 {
 			e["port"] = h.Port
+		}
+		if h.Identity != "" {
+			e["identity"] = h.Identity
+		}
+		if h.TunnelAddress != "" {
+			e["tunnel_address"] = h.TunnelAddress
 		}
 		if len(h.Labels) > 0 {
 			e["labels"] = h.Labels
