@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"time"
 
@@ -21,7 +23,7 @@ func newRemoteCmd() *cobra.Command {
 		Short:  "Commands the remote provider runs on its hosts (started by tbctl over SSH)",
 		Hidden: true,
 	}
-	cmd.AddCommand(newRemoteTunnelCmd(), newRemoteRoleCmd(), newRemoteFaultsCmd(), newRemoteFactsCmd())
+	cmd.AddCommand(newRemoteTunnelCmd(), newRemoteRoleCmd(), newRemoteFaultsCmd(), newRemoteFactsCmd(), newRemoteClockCmd())
 	return cmd
 }
 
@@ -97,6 +99,24 @@ func newRemoteFactsCmd() *cobra.Command {
 				return err
 			}
 			return json.NewEncoder(cmd.OutOrStdout()).Encode(f)
+		},
+	}
+}
+
+func newRemoteClockCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "clock",
+		Short: "For each line read, print this host's wall clock in nanoseconds since the Unix epoch",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in := bufio.NewScanner(cmd.InOrStdin())
+			out := cmd.OutOrStdout()
+			for in.Scan() {
+				if _, err := fmt.Fprintln(out, time.Now().UnixNano()); err != nil {
+					return err
+				}
+			}
+			return in.Err()
 		},
 	}
 }

@@ -83,6 +83,41 @@ func TestQuickstartOnSSHHostsEmulated(t *testing.T) {
 		requireNoTraceOnHosts(t, hosts, s.Lab)
 	}
 	requireManifestMatches(t, dir)
+
+	// The manifest records each host: identity, kernel, NICs, clock offset.
+	// These hosts share the controller's clock, so the offset measured must
+	// be within its error bound.
+	var man struct {
+		Machines []struct {
+			Name, Address string
+			Nodes         []string
+			Facts         struct {
+				Hostname, Kernel string
+				NICs             []struct{ Name string }
+			}
+			ClockOffsetNS, ClockErrorNS int64
+		}
+	}
+	readJSON(t, filepath.Join(dir, "manifest.json"), &man)
+	require.Len(t, man.Machines, 3)
+	for i, m := range man.Machines {
+		require.Equal(t, hostNames[i], m.Name)
+		require.Equal(t, hosts[i].addr, m.Address)
+		require.NotEmpty(t, m.Facts.Kernel)
+		require.NotEmpty(t, m.Facts.NICs)
+		require.Positive(t, m.ClockErrorNS)
+		require.LessOrEqual(t, abs(m.ClockOffsetNS), m.ClockErrorNS+int64(100*time.Microsecond),
+			"%s: offset %d ns beyond its error bound %d ns on a shared clock", m.Name, m.ClockOffsetNS, m.ClockErrorNS)
+		t.Logf("%s: nodes %v, kernel %s, %d NICs, clock offset %d ± %d µs", m.Name, m.Nodes, m.Facts.Kernel, len(m.Facts.NICs),
+			m.ClockOffsetNS/1000, m.ClockErrorNS/1000)
+	}
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 // requireNoTraceOnHosts checks that no host keeps anything of a remote
@@ -180,4 +215,65 @@ func TestRemoteFaultsRevertWhenTheControllerGoes(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	requireNoTrace(t, name)
 	requireNoTraceOnHosts(t, hosts, name)
+}
+
+// TestQuickstartOnOpenTofuHosts runs the quickstart on hosts made by
+// OpenTofu: the topology names topologies/cloud/local, whose only
+// resources are terraform_data, with sshLab's three hosts as its
+// variables. The runner applies it once, turns its output into the
+// inventory, waits for SSH, runs every sweep point on the hosts, and
+// destroys the stack at the end; the run directory keeps the stack's
+// journal, state and the inventory it produced.
+func TestQuickstartOnOpenTofuHosts(t *testing.T) {
+	if _, err := exec.LookPath("tofu"); err != nil {
+		t.Skip("needs OpenTofu on PATH (make tofu builds it)")
+	}
+	hosts, client := sshLab(t)
+	keepHostBin(t)
+	var vars strings.Builder
+	for i, h := range hosts {
+		fmt.Fprintf(&vars, "        %s: {address: %s, tunnel_address: %s, user: root, identity: %s, host_key: %q}\n",
+			hostNames[i], h.addr, h.data, client, h.hostKey)
+	}
+	module, err := filepath.Abs("../../topologies/cloud/local")
+	require.NoError(t, err)
+	src, err := os.ReadFile("../../topologies/dumbbell-bottleneck.yaml")
+	require.NoError(t, err)
+	topoFile := writeFile(t, "dumbbell-tofu.yaml", string(src)+`
+remote:
+  cloud:
+    module: `+module+`
+    vars:
+      hosts:
+`+vars.String()+`  place: {h1: a, h2: a, sl: a, rl: b, rr: b, h3: c, h4: c, sr: c}
+`)
+	out := t.TempDir()
+	stdout, stderr, code := cli(t, "", nil, "run", "../../experiments/quickstart.yaml", "--provider", "remote",
+		"--set", "topology.file="+topoFile, "--out", out)
+	t.Logf("tbctl run stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	require.Equal(t, 0, code)
+	dir := runDir(t, out, "quickstart")
+	var j struct{ State string }
+	readJSON(t, filepath.Join(dir, "cloud", "journal.json"), &j)
+	require.Equal(t, "destroyed", j.State)
+	inv, err := os.ReadFile(filepath.Join(dir, "cloud", "inventory.yaml"))
+	require.NoError(t, err)
+	for _, h := range hosts {
+		require.Contains(t, string(inv), h.addr)
+	}
+	var idx struct {
+		Status string
+		Runs   []struct{ Dir string }
+	}
+	readJSON(t, filepath.Join(dir, "index.json"), &idx)
+	require.Equal(t, "ok", idx.Status)
+	for _, r := range idx.Runs {
+		var s runSummary
+		readJSON(t, filepath.Join(dir, r.Dir, "summary.json"), &s)
+		for _, e := range s.Expectations {
+			require.True(t, e.OK, "%s: %s", r.Dir, e.Expect)
+		}
+		require.FileExists(t, filepath.Join(dir, r.Dir, "inventory.yaml"))
+		requireNoTraceOnHosts(t, hosts, s.Lab)
+	}
 }

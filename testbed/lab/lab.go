@@ -44,7 +44,25 @@ type Record struct {
 	// Mechanisms records how each feature was served on this machine
 	// (feature → mechanism), as kernels differ.
 	Mechanisms map[string]string `json:"mechanisms,omitempty"`
-	mu         sync.Mutex
+	// Machines are the hosts other than this one that the lab runs on
+	// (the remote provider's), as they were found at deploy.
+	Machines []*Machine `json:"machines,omitempty"`
+	mu       sync.Mutex
+}
+
+// Machine is a host a lab runs on, other than the controller.
+type Machine struct {
+	Name    string   `json:"name"`    // in the inventory
+	Address string   `json:"address"` // as SSH reached it
+	Nodes   []string `json:"nodes"`
+	// Facts are the host's identity, kernel and NICs as it read them.
+	Facts json.RawMessage `json:"facts,omitempty"`
+	// ClockOffsetNS is the host's clock minus the controller's, within
+	// ClockErrorNS either way.
+	ClockOffsetNS int64 `json:"clockOffsetNS"`
+	ClockErrorNS  int64 `json:"clockErrorNS"`
+	// Deploy is how long each deploy step took on the host.
+	Deploy map[string]string `json:"deploy,omitempty"`
 }
 
 // SetMechanism records which mechanism served a feature.

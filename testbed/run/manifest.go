@@ -15,6 +15,7 @@ import (
 	"github.com/tbctl/tbctl/internal/proc"
 	"github.com/tbctl/tbctl/roles"
 	"github.com/tbctl/tbctl/testbed/experiment"
+	"github.com/tbctl/tbctl/testbed/lab"
 )
 
 // Manifest describes a run directory: what made it, on what, with which
@@ -28,6 +29,7 @@ type Manifest struct {
 	RunID      string            `json:"runId"`
 	Provider   string            `json:"provider"`
 	Mechanisms map[string]string `json:"mechanisms,omitempty"` // how the labs were served (emulation, containerlab version, node image)
+	Machines   []*lab.Machine    `json:"machines,omitempty"`   // the remote hosts, as the last run found them
 	Parameters map[string]any    `json:"parameters"`           // the experiment document after --set
 	Seeds      []int64           `json:"seeds"`
 	Start      Stamp             `json:"start"`
@@ -86,6 +88,9 @@ func (m *manifest) finish(res *Result) {
 	m.m.Status = res.Status
 	for _, r := range res.Runs {
 		m.m.Seeds = append(m.m.Seeds, r.Seed)
+		if len(r.Machines) > 0 {
+			m.m.Machines = r.Machines
+		}
 		for k, v := range r.Mechanisms {
 			if m.m.Mechanisms == nil {
 				m.m.Mechanisms = map[string]string{}

@@ -14,6 +14,7 @@ import (
 	"github.com/tbctl/tbctl/testbed/experiment"
 	"github.com/tbctl/tbctl/testbed/fault"
 	"github.com/tbctl/tbctl/testbed/instance"
+	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/provider"
 	"github.com/tbctl/tbctl/testbed/provider/remote"
 )
@@ -37,8 +38,11 @@ type Point struct {
 	// Mechanisms says how the lab's features were served: the emulation
 	// used, and on the containerlab provider its version and node image.
 	Mechanisms map[string]string `json:"mechanisms,omitempty"`
-	Start      time.Time         `json:"start"`
-	End        time.Time         `json:"end"`
+	// Machines are the remote hosts the lab ran on: identity, kernel,
+	// NICs, clock offset to this machine.
+	Machines []*lab.Machine `json:"machines,omitempty"`
+	Start    time.Time      `json:"start"`
+	End      time.Time      `json:"end"`
 }
 
 // runPoint carries out one run and never leaves its lab behind unless keep
@@ -71,7 +75,7 @@ func runPoint(ctx context.Context, pl *Plan, i, n int, keep bool, prog Progress)
 		return pt
 	}
 	tl.Emit("lab-up", map[string]any{"lab": rec.Name, "provider": pl.Provider})
-	pt.Provider, pt.Mechanisms = pl.Provider, rec.Mechanisms
+	pt.Provider, pt.Mechanisms, pt.Machines = pl.Provider, rec.Mechanisms, rec.Machines
 	var procs []*instance.Proc
 	defer func() {
 		if keep && ctx.Err() == nil {

@@ -86,6 +86,10 @@ func Experiment(ctx context.Context, path string, o Options) (*Result, error) {
 	}
 
 	total := len(plans)
+	release, err := provision(ctx, plans, dir, o.Progress)
+	if err != nil {
+		return nil, err
+	}
 	for i, pl := range plans {
 		if ctx.Err() != nil {
 			break
@@ -98,6 +102,9 @@ func Experiment(ctx context.Context, path string, o Options) (*Result, error) {
 		if o.Progress != nil {
 			o.Progress.Done(i+1, total, pl.Label(), pt.Status)
 		}
+	}
+	if err := release(); err != nil {
+		return nil, fmt.Errorf("destroy the cloud hosts: %w (run `tbctl destroy --cloud %s`)", err, filepath.Join(dir, CloudDir))
 	}
 	res.Compare = compareAll(exp, res.Runs)
 	res.Status = overall(ctx, res)

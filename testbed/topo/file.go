@@ -62,9 +62,17 @@ type MgmtDef struct {
 // inventory, the mode, and which host runs which node.
 type RemoteDef struct {
 	Inventory string            `yaml:"inventory,omitempty" json:"inventory,omitempty"` // relative to the topology file
+	Cloud     *CloudDef         `yaml:"cloud,omitempty" json:"cloud,omitempty"`         // instead of inventory
 	Mode      string            `yaml:"mode,omitempty" json:"mode,omitempty"`           // emulated (default) or physical
 	Place     map[string]string `yaml:"place,omitempty" json:"place,omitempty"`         // node → host selector
 	Default   string            `yaml:"default,omitempty" json:"default,omitempty"`     // selector for nodes not in place
+}
+
+// CloudDef names a Terraform/OpenTofu module that creates the hosts and
+// outputs them as `hosts`, with its input variables (tbctl addition).
+type CloudDef struct {
+	Module string         `yaml:"module" json:"module"` // relative to the topology file
+	Vars   map[string]any `yaml:"vars,omitempty" json:"vars,omitempty"`
 }
 
 type AddressingDef struct {

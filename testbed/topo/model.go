@@ -90,9 +90,18 @@ const (
 // resolves them against the inventory.
 type Remote struct {
 	Inventory string // absolute, or as written when the topology has no file
-	Mode      string
-	Place     map[string]string // node → selector, every node but host kinds
-	Pos       Pos
+	// Cloud, when set instead of Inventory, makes the hosts: the runner
+	// applies it and sets Inventory to what it outputs.
+	Cloud *Cloud
+	Mode  string
+	Place map[string]string // node → selector, every node but host kinds
+	Pos   Pos
+}
+
+// Cloud is a Terraform/OpenTofu module that creates a lab's hosts.
+type Cloud struct {
+	Module string // absolute, or as written when the topology has no file
+	Vars   map[string]any
 }
 
 // Mgmt is the per-lab management network.

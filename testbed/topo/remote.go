@@ -26,13 +26,20 @@ func (p *parser) resolveRemote(f *File, t *Topology) {
 		p.probs.add(p.src.pos("/remote/mode"), `use "emulated" (nodes are namespaces on the hosts) or "physical" (each node is a host)`,
 			"unknown remote mode %q", d.Mode)
 	}
-	if d.Inventory == "" {
-		p.probs.add(r.Pos, "add inventory: PATH naming the hosts' inventory file", "remote: inventory is required")
-	} else {
-		r.Inventory = d.Inventory
-		if !filepath.IsAbs(r.Inventory) && p.src.file != "" {
-			r.Inventory = filepath.Join(filepath.Dir(p.src.file), r.Inventory)
+	switch {
+	case d.Inventory == "" && d.Cloud == nil:
+		p.probs.add(r.Pos, "add inventory: PATH naming the hosts' inventory file, or cloud: {module: DIR} to create the hosts",
+			"remote: inventory or cloud is required")
+	case d.Inventory != "" && d.Cloud != nil:
+		p.probs.add(p.src.keyPos("/remote/cloud"), "keep one: the cloud module's output becomes the inventory",
+			"remote: both inventory and cloud are set")
+	case d.Cloud != nil:
+		if d.Cloud.Module == "" {
+			p.probs.add(p.src.keyPos("/remote/cloud"), "add module: DIR, the Terraform/OpenTofu module's directory", "remote.cloud: module is required")
 		}
+		r.Cloud = &Cloud{Module: p.relative(d.Cloud.Module), Vars: d.Cloud.Vars}
+	default:
+		r.Inventory = p.relative(d.Inventory)
 	}
 	var names []string
 	for _, n := range t.Nodes {
@@ -77,4 +84,12 @@ func (p *parser) resolveRemote(f *File, t *Topology) {
 			"remote: no host for node(s) %s", strings.Join(missing, ", "))
 	}
 	t.Remote = r
+}
+
+// relative anchors a path written in the file at the file's directory.
+func (p *parser) relative(path string) string {
+	if path == "" || filepath.IsAbs(path) || p.src.file == "" {
+		return path
+	}
+	return filepath.Join(filepath.Dir(p.src.file), path)
 }

@@ -1,19 +1,23 @@
 package remote
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/provider"
+	"github.com/tbctl/tbctl/testbed/provider/remote/facts"
 	"github.com/tbctl/tbctl/testbed/provider/remote/sshx"
 	"github.com/tbctl/tbctl/testbed/topo"
 )
@@ -89,13 +93,14 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 			}
 			return runHost(ctx, c, HostBin, "remote", "tunnel", "--spec", string(spec))
 		}},
-		{"read host facts", func(ctx context.Context, c *sshx.Client, h *hostState) error {
+		{"read host facts and clocks", func(ctx context.Context, c *sshx.Client, h *hostState) error {
 			out, err := c.Output(ctx, []string{HostBin, "remote", "facts"})
 			if err != nil {
 				return err
 			}
 			h.Facts = json.RawMessage(bytes.TrimSpace(out))
-			return nil
+			h.Clock, err = measureClock(ctx, c)
+			return err
 		}},
 	}
 	for _, step := range steps {
@@ -115,8 +120,55 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 			return fmt.Errorf("%s: %w", step.name, err)
 		}
 	}
+	for _, h := range st.Hosts {
+		rec.Machines = append(rec.Machines, &lab.Machine{Name: h.Target.Name, Address: h.Target.Address, Nodes: h.Nodes,
+			Facts: h.Facts, ClockOffsetNS: h.Clock.OffsetNs, ClockErrorNS: h.Clock.ErrorNs, Deploy: h.Timings})
+	}
 	rec.SetMechanism("remote", fmt.Sprintf("%s: netns labs on %d hosts over SSH, VXLAN (UDP %d) between hosts", pl.mode, len(st.Hosts), VXLANPort))
 	return saveState(l, st)
+}
+
+// ClockSamples is how many exchanges measure a host's clock offset; the
+// one with the shortest round trip counts.
+var ClockSamples = 8
+
+// measureClock estimates the host's clock offset over one session of
+// `tbctl remote clock`, which answers each line with the host's time: the
+// exchanges cost a round trip on the connection, not a process start.
+func measureClock(ctx context.Context, c *sshx.Client) (facts.Offset, error) {
+	s, err := c.NewSession()
+	if err != nil {
+		return facts.Offset{}, err
+	}
+	defer s.Close()
+	stdin, err := s.StdinPipe()
+	if err != nil {
+		return facts.Offset{}, err
+	}
+	stdout, err := s.StdoutPipe()
+	if err != nil {
+		return facts.Offset{}, err
+	}
+	if err := s.Start(sshx.ShellQuote(HostBin, "remote", "clock")); err != nil {
+		return facts.Offset{}, err
+	}
+	defer stdin.Close()
+	replies := bufio.NewScanner(stdout)
+	// The first exchange waits for the process to start; it is not a sample.
+	ask := func(context.Context) (time.Time, error) {
+		if _, err := io.WriteString(stdin, "\n"); err != nil {
+			return time.Time{}, err
+		}
+		if !replies.Scan() {
+			return time.Time{}, fmt.Errorf("%s: remote clock: no answer (%v)", c.Name(), replies.Err())
+		}
+		ns, err := strconv.ParseInt(strings.TrimSpace(replies.Text()), 10, 64)
+		return time.Unix(0, ns), err
+	}
+	if _, err := ask(ctx); err != nil {
+		return facts.Offset{}, err
+	}
+	return facts.Measure(ctx, ClockSamples, ask)
 }
 
 // runHost runs argv on a host and turns a failure into an error carrying

@@ -161,7 +161,7 @@ remote:
 `)...), "lab.yaml", topo.Options{Provider: Name})
 	require.Error(t, err)
 	msg := err.Error()
-	for _, want := range []string{`unknown remote mode "virtual"`, "inventory is required", `no node called "h9"`, "no host for node(s) h2, h3, h4, rl, rr, sl, sr"} {
+	for _, want := range []string{`unknown remote mode "virtual"`, "inventory or cloud is required", `no node called "h9"`, "no host for node(s) h2, h3, h4, rl, rr, sl, sr"} {
 		require.Contains(t, msg, want)
 	}
 }
@@ -172,4 +172,26 @@ func TestSubLabNamesFit(t *testing.T) {
 	require.LessOrEqual(t, len(long), topo.MaxLabName)
 	require.NoError(t, topo.CheckLabName(long))
 	require.NotEqual(t, long, subLabName(strings.Repeat("x", 38), "gpu-node-18"))
+}
+
+func TestTopologyRemoteCloud(t *testing.T) {
+	src, err := os.ReadFile("../../../topologies/dumbbell-bottleneck.yaml")
+	require.NoError(t, err)
+	tp, err := topo.Parse(append(src, []byte(`
+remote:
+  cloud: {module: ../cloud/local, vars: {hosts: {}}}
+  default: a
+`)...), "/x/topologies/lab.yaml", topo.Options{Provider: Name})
+	require.NoError(t, err)
+	require.Equal(t, "/x/cloud/local", tp.Remote.Cloud.Module)
+	require.Equal(t, map[string]any{"hosts": map[string]any{}}, tp.Remote.Cloud.Vars)
+	require.Empty(t, tp.Remote.Inventory)
+
+	_, err = topo.Parse(append(src, []byte(`
+remote:
+  inventory: hosts.yaml
+  cloud: {module: m}
+  default: a
+`)...), "lab.yaml", topo.Options{Provider: Name})
+	require.ErrorContains(t, err, "both inventory and cloud are set")
 }

@@ -48,7 +48,8 @@ func RecordInputs(dir string, t *topo.Topology, src []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// setInventory sets remote.inventory in a topology document.
+// setInventory sets remote.inventory in a topology document, in place of
+// remote.cloud when that is what it names.
 func setInventory(doc *yaml.Node, value string) bool {
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return false
@@ -60,9 +61,11 @@ func setInventory(doc *yaml.Node, value string) bool {
 		}
 		sec := root.Content[i+1]
 		for j := 0; j+1 < len(sec.Content); j += 2 {
-			if sec.Content[j].Value == "inventory" {
-				sec.Content[j+1].Value = value
-				sec.Content[j+1].Style = 0
+			switch sec.Content[j].Value {
+			case "inventory", "cloud":
+				// The hosts a cloud module made are the run's inventory.
+				sec.Content[j].Value = "inventory"
+				sec.Content[j+1] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: value}
 				return true
 			}
 		}

@@ -154,3 +154,32 @@ var (
 	_ provider.Provider = (*Provider)(nil)
 	_ provider.Launcher = (*Provider)(nil)
 )
+
+// WaitForSSH waits until every host of the inventory completes an SSH
+// handshake with its verified key, retrying until timeout: new cloud
+// hosts take a while to boot. The last error of each host that never
+// answered is returned.
+func WaitForSSH(ctx context.Context, inv *inventory.Inventory, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var targets []sshx.Target
+	for _, h := range inv.Hosts {
+		targets = append(targets, target(h))
+	}
+	opts := DialOptions
+	opts.Retries = 1
+	var last error
+	for {
+		pool := sshx.NewPool(opts)
+		last = pool.ForEach(ctx, targets, Parallel, func(context.Context, *sshx.Client) error { return nil })
+		pool.Close()
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("hosts did not answer over SSH within %s: %w", timeout, last)
+		case <-time.After(2 * time.Second):
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"path"
 
 	"github.com/tbctl/tbctl/testbed/lab"
+	"github.com/tbctl/tbctl/testbed/provider/remote/facts"
 	"github.com/tbctl/tbctl/testbed/provider/remote/sshx"
 	"github.com/tbctl/tbctl/testbed/provider/remote/wire"
 )
@@ -29,6 +30,7 @@ type hostState struct {
 	Underlay string            `json:"underlay,omitempty"`
 	Tunnels  []*wire.Tunnel    `json:"tunnels,omitempty"`
 	Facts    json.RawMessage   `json:"facts,omitempty"`
+	Clock    facts.Offset      `json:"clock"`
 	Timings  map[string]string `json:"timings,omitempty"` // deploy step → duration
 }
 

@@ -6,13 +6,15 @@
 # same output.
 
 variable "hosts" {
-  description = "hosts by name: address, SSH port and user, pinned host key, labels"
+  description = "hosts by name: address, SSH port and user, key file, pinned host key, tunnel address, labels"
   type = map(object({
-    address  = string
-    port     = optional(number, 22)
-    user     = string
-    host_key = string
-    labels   = optional(map(string), {})
+    address        = string
+    tunnel_address = optional(string)
+    port           = optional(number, 22)
+    user           = string
+    identity       = optional(string)
+    host_key       = string
+    labels         = optional(map(string), {})
   }))
 }
 
