@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -275,5 +276,80 @@ remote:
 		}
 		require.FileExists(t, filepath.Join(dir, r.Dir, "inventory.yaml"))
 		requireNoTraceOnHosts(t, hosts, s.Lab)
+	}
+}
+
+// TestRemoteRefusalsLeaveNothing deploys the remote dumbbell with one
+// host wrong in each of three ways: another host's key, a user without
+// the key, an address where no host answers. Each is refused before
+// anything is made, with an error that names the host and what to do.
+func TestRemoteRefusalsLeaveNothing(t *testing.T) {
+	hosts, client := sshLab(t)
+	keepHostBin(t)
+	unused := func() string {
+		a := netip.MustParseAddr(hosts[2].addr)
+		for range 50 {
+			a = a.Next()
+		}
+		return a.String()
+	}()
+	for _, c := range []struct {
+		name   string
+		change func(h []sshHost)
+		user   string
+		want   []string
+	}{
+		{"wrongkey", func(h []sshHost) { h[1].hostKey = h[0].hostKey }, "root", []string{"b (", "SHA256:", "host key"}},
+		{"wronguser", nil, "nobody", []string{"nobody@", "authentication failed"}},
+		{"unreachable", func(h []sshHost) { h[2].addr = unused }, "root", []string{unused, "unreachable"}},
+	} {
+		hs := append([]sshHost(nil), hosts...)
+		if c.change != nil {
+			c.change(hs)
+		}
+		file := remoteDumbbell(t, hs, client)
+		if c.user != "root" {
+			data, err := os.ReadFile(filepath.Join(filepath.Dir(file), "hosts.yaml"))
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(filepath.Dir(file), "hosts.yaml"),
+				[]byte(strings.Replace(string(data), "user: root", "user: "+c.user, 1)), 0o644))
+		}
+		start := time.Now()
+		_, stderr, code := cli(t, "", nil, "deploy", file, "--provider", "remote", "--name", c.name)
+		require.NotEqual(t, 0, code, c.name)
+		for _, w := range c.want {
+			require.Contains(t, stderr, w, c.name)
+		}
+		t.Logf("%s: refused in %s: %s", c.name, time.Since(start).Round(100*time.Millisecond), strings.TrimSpace(stderr))
+		requireNoTrace(t, c.name)
+		requireNoTraceOnHosts(t, hosts, c.name)
+	}
+}
+
+// TestRemoteDestroyAfterTheControllerIsKilled kills tbctl deploy while it
+// deploys on the hosts; a later tbctl destroy removes everything from
+// every host, working from the lab's directory alone.
+func TestRemoteDestroyAfterTheControllerIsKilled(t *testing.T) {
+	hosts, client := sshLab(t)
+	keepHostBin(t)
+	file := remoteDumbbell(t, hosts, client)
+	const name = "rkill"
+	for _, after := range []string{"copy", "deployed"} {
+		cmd := exec.Command(tbctlBin(t), "deploy", file, "--provider", "remote", "--name", name)
+		require.NoError(t, cmd.Start())
+		require.True(t, waitFor(t, 30*time.Second, func() bool {
+			if after == "copy" {
+				_, err := os.Stat(filepath.Join(lab.RunDir, name, "remote.json"))
+				return err == nil
+			}
+			_, err := os.Stat(filepath.Join(lab.RunDir, name+".c"))
+			return err == nil
+		}), "deploy did not get to %s", after)
+		require.NoError(t, cmd.Process.Kill())
+		cmd.Wait()
+		_, stderr, code := cli(t, "", nil, "destroy", name)
+		require.Equal(t, 0, code, stderr)
+		requireNoTrace(t, name)
+		requireNoTraceOnHosts(t, hosts, name)
 	}
 }

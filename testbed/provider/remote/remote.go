@@ -135,7 +135,7 @@ func (p *Provider) reach(ctx context.Context, pl *plan) error {
 	}
 	err := p.connections().ForEach(ctx, targets, Parallel, func(context.Context, *sshx.Client) error { return nil })
 	if err != nil {
-		return errkind.Env("each error above says what to fix; the inventory is "+pl.inventory, "reach the lab's hosts: %v", err)
+		return errkind.Env("fix it in "+pl.inventory, "reach the lab's hosts: %v", err)
 	}
 	return nil
 }
