@@ -130,7 +130,8 @@ func Deploy(ctx context.Context, o DeployOptions) (rec *lab.Record, err error) {
 		return nil, errkind.User("%v", err)
 	}
 	err = p.Deploy(ctx, l, rec, t, o.Progress)
-	if err == nil {
+	if _, remote := p.(provider.FaultRelay); err == nil && !remote {
+		// A provider whose nodes are elsewhere impairs links there.
 		err = impairLinks(ctx, l, rec, t, o.Progress)
 	}
 	if err == nil && supervisor.Needed(t) {
@@ -155,6 +156,38 @@ func Deploy(ctx context.Context, o DeployOptions) (rec *lab.Record, err error) {
 	return rec, l.Save(rec)
 }
 
+// Adopt records a lab whose nodes exist already, as host-kind nodes: the
+// remote provider's physical hosts, where tbctl creates nothing. It
+// writes the lab's record and applies its links' static impairments,
+// which destroy reverts. On failure it removes what it did.
+func Adopt(ctx context.Context, rec *lab.Record) error {
+	if err := topo.CheckLabName(rec.Name); err != nil {
+		return errkind.User("%v", err)
+	}
+	l := lab.Open(rec.Name)
+	unlock, err := l.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	rec.Provider, rec.PID, rec.Created, rec.State = netns.Name, os.Getpid(), time.Now().UTC(), lab.StateRunning
+	if err := l.Create(rec); err != nil {
+		return errkind.User("%v", err)
+	}
+	if err := impairLinks(ctx, l, rec, rec.Topology, quietProgress{}); err != nil {
+		fault.Open(l, rec).Clear("")
+		l.Remove()
+		return err
+	}
+	return nil
+}
+
+type quietProgress struct{}
+
+func (quietProgress) Start(string, int) {}
+func (quietProgress) Add(int)           {}
+func (quietProgress) End(error)         {}
+
 // impairLinks applies the links' static impairments through the fault
 // engine, so they are journaled, verified, served by the same mechanisms as
 // faults (and listed by tbctl fault list), and reverted by destroy.
@@ -176,7 +209,11 @@ func impairLinks(ctx context.Context, l *lab.Lab, rec *lab.Record, t *topo.Topol
 			}
 			todo = append(todo, inj{"net.delay", link.A.String(), params})
 		}
-		for _, end := range []string{link.A.String(), link.B.String()} {
+		for _, ep := range []topo.Endpoint{link.A, link.B} {
+			if ep.Node == "" {
+				continue // a link's end on another machine (remote, physical)
+			}
+			end := ep.String()
 			if imp.LossPct > 0 {
 				todo = append(todo, inj{"net.loss", end, map[string]string{"percent": fmt.Sprint(imp.LossPct)}})
 			}

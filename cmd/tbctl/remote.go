@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tbctl/tbctl/testbed/errkind"
+	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/provider/remote/agent"
 	"github.com/tbctl/tbctl/testbed/provider/remote/facts"
 	"github.com/tbctl/tbctl/testbed/provider/remote/wire"
@@ -23,7 +24,7 @@ func newRemoteCmd() *cobra.Command {
 		Short:  "Commands the remote provider runs on its hosts (started by tbctl over SSH)",
 		Hidden: true,
 	}
-	cmd.AddCommand(newRemoteTunnelCmd(), newRemoteRoleCmd(), newRemoteFaultsCmd(), newRemoteFactsCmd(), newRemoteClockCmd())
+	cmd.AddCommand(newRemoteTunnelCmd(), newRemoteRoleCmd(), newRemoteFaultsCmd(), newRemoteAdoptCmd(), newRemoteFactsCmd(), newRemoteClockCmd())
 	return cmd
 }
 
@@ -74,17 +75,38 @@ func newRemoteRoleCmd() *cobra.Command {
 func newRemoteFaultsCmd() *cobra.Command {
 	var sub string
 	var deadman time.Duration
+	var allowSSHCut bool
 	cmd := &cobra.Command{
-		Use:   "faults --lab LAB [--deadman D]",
+		Use:   "faults --lab LAB [--deadman D] [--allow-ssh-cut]",
 		Short: "Apply the controller's faults in this host's lab; revert them when it goes quiet",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return agent.Faults(cmd.Context(), sub, deadman, os.Stdin, os.Stdout)
+			return agent.Faults(cmd.Context(), sub, deadman, allowSSHCut, os.Stdin, os.Stdout)
 		},
 	}
 	cmd.Flags().StringVar(&sub, "lab", "", "this host's lab")
 	cmd.Flags().DurationVar(&deadman, "deadman", 10*time.Second, "revert every fault after this long without a word from the controller")
+	cmd.Flags().BoolVar(&allowSSHCut, "allow-ssh-cut", false, "apply faults that would cut this SSH session")
 	cmd.MarkFlagRequired("lab")
+	return cmd
+}
+
+func newRemoteAdoptCmd() *cobra.Command {
+	var record string
+	cmd := &cobra.Command{
+		Use:   "adopt --record JSON",
+		Short: "Check this host against its node of a physical lab and record the lab here",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var rec lab.Record
+			if err := json.Unmarshal([]byte(record), &rec); err != nil {
+				return errkind.User("--record: %v", err)
+			}
+			return agent.Adopt(cmd.Context(), &rec)
+		},
+	}
+	cmd.Flags().StringVar(&record, "record", "", "the lab's record, as JSON")
+	cmd.MarkFlagRequired("record")
 	return cmd
 }
 

@@ -353,3 +353,123 @@ func TestRemoteDestroyAfterTheControllerIsKilled(t *testing.T) {
 		requireNoTraceOnHosts(t, hosts, name)
 	}
 }
+
+// cable joins two of sshLab's hosts with a veth pair, as a cable between
+// two machines' NICs, with an address at each end.
+func cable(t *testing.T, a, ifA, addrA, b, ifB, addrB string) {
+	t.Helper()
+	nsA, nsB := "tb-sshx-it-"+a, "tb-sshx-it-"+b
+	for _, argv := range [][]string{
+		{"ip", "link", "add", ifA, "netns", nsA, "type", "veth", "peer", "name", ifB, "netns", nsB},
+		{"ip", "-n", nsA, "addr", "add", addrA, "dev", ifA},
+		{"ip", "-n", nsB, "addr", "add", addrB, "dev", ifB},
+		{"ip", "-n", nsA, "link", "set", ifA, "up"},
+		{"ip", "-n", nsB, "link", "set", ifB, "up"},
+	} {
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		require.NoError(t, err, "%v: %s", argv, out)
+	}
+}
+
+// TestQuickstartOnSSHHostsPhysical runs the quickstart in physical mode:
+// each node is one of the three hosts, joined by cables the test lays
+// (h1 on host a, the router rl on b, h3 on c, a 100 Mbit/s impairment on
+// the router's link to h3 as the bottleneck). tbctl checks the cables and
+// creates nothing but the impairment; both flows and the probe run from
+// h1 to h3. A fault that would cut the SSH session to a host is refused;
+// destroy leaves the hosts as they were.
+func TestQuickstartOnSSHHostsPhysical(t *testing.T) {
+	hosts, client := sshLab(t)
+	keepHostBin(t)
+	inv := writeInventory(t, hosts, client)
+	cable(t, "h1", "eth2", "198.18.10.1/30", "h2", "eth2", "198.18.10.2/30")
+	cable(t, "h2", "eth3", "198.18.11.1/30", "h3", "eth3", "198.18.11.2/30")
+	for _, argv := range [][]string{
+		{"ip", "-n", "tb-sshx-it-h1", "route", "add", "198.18.11.0/30", "via", "198.18.10.2"},
+		{"ip", "-n", "tb-sshx-it-h3", "route", "add", "198.18.10.0/30", "via", "198.18.11.1"},
+		{"ip", "netns", "exec", "tb-sshx-it-h2", "sysctl", "-qw", "net.ipv4.ip_forward=1"},
+	} {
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		require.NoError(t, err, "%v: %s", argv, out)
+	}
+	topoFile := filepath.Join(filepath.Dir(inv), "dumbbell-physical.yaml")
+	require.NoError(t, os.WriteFile(topoFile, []byte(`name: dumbbell-physical
+provider: remote
+remote:
+  inventory: hosts.yaml
+  mode: physical
+  place: {h1: a, rl: b, h3: c}
+topology:
+  nodes:
+    h1: {kind: linux, interfaces: {eth2: {ipv4: [198.18.10.1/30]}}}
+    rl: {kind: linux, interfaces: {eth2: {ipv4: [198.18.10.2/30]}, eth3: {ipv4: [198.18.11.1/30]}}}
+    h3: {kind: linux, interfaces: {eth3: {ipv4: [198.18.11.2/30]}}}
+  links:
+    - endpoints: ["h1:eth2", "rl:eth2"]
+    - endpoints: ["rl:eth3", "h3:eth3"]
+      impair: {rate: 100}
+`), 0o644))
+
+	// A fault on the interface that carries SSH (eth0 here) is refused.
+	const name = "rphys"
+	_, stderr, code := cli(t, "", nil, "deploy", topoFile, "--name", name, "--quiet")
+	require.Equal(t, 0, code, stderr)
+	_, stderr, code = cli(t, "", nil, "fault", "inject", name, "net.link_down", "h1:eth0", "--for", "5s")
+	require.NotEqual(t, 0, code)
+	require.Contains(t, stderr, "refused")
+	require.Contains(t, stderr, "tbctl's SSH session")
+	_, stderr, code = cli(t, "", nil, "fault", "inject", name, "net.blackhole", "h3", "dst="+hostGateway(t, hosts[2]), "--for", "5s")
+	require.NotEqual(t, 0, code)
+	require.Contains(t, stderr, "the controller tbctl's SSH session comes from")
+	_, stderr, code = cli(t, "", nil, "destroy", name)
+	require.Equal(t, 0, code, stderr)
+
+	// The quickstart, with both flows and the probe from h1 to h3.
+	out := t.TempDir()
+	stdout, stderr, code := cli(t, "", nil, "run", "../../experiments/quickstart.yaml", "--provider", "remote",
+		"--set", "topology.file="+topoFile,
+		"--set", "roles.sink4.node=h3", "--set", "roles.sink4.params.port=7576",
+		"--set", "roles.flow2.node=h1", "--set", "roles.flow2.params.target=h3", "--set", "roles.flow2.params.port=7576",
+		"--set", "roles.probe.params.target=h3", "--set", "roles.probe.params.port=7576",
+		"--out", out)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	dir := runDir(t, out, "quickstart")
+	var idx struct {
+		Status string
+		Runs   []struct{ Label, Dir string }
+	}
+	readJSON(t, filepath.Join(dir, "index.json"), &idx)
+	require.Equal(t, "ok", idx.Status)
+	for _, r := range idx.Runs {
+		var s runSummary
+		readJSON(t, filepath.Join(dir, r.Dir, "summary.json"), &s)
+		for _, e := range s.Expectations {
+			require.True(t, e.OK, "%s: %s", r.Label, e.Expect)
+		}
+		requireNoTraceOnHosts(t, hosts, s.Lab)
+	}
+	// Nothing of tbctl is left on the hosts' interfaces: no qdisc but the default.
+	for _, h := range hosts {
+		qd, code := run(t, "sshx-it", h.node, "tc", "qdisc", "show")
+		require.Equal(t, 0, code)
+		require.NotContains(t, qd, "tbf", "%s keeps a tbf", h.node)
+	}
+}
+
+// hostGateway is the controller's address as a host sees it: the
+// management network's gateway, which its SSH sessions come from.
+func hostGateway(t *testing.T, h sshHost) string {
+	t.Helper()
+	out, code := run(t, "sshx-it", h.node, "ip", "-4", "route", "show", "default")
+	require.Equal(t, 0, code, out)
+	f := strings.Fields(out)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "via" {
+			return f[i+1]
+		}
+	}
+	// Without a default route the controller is on the management subnet.
+	a := netip.MustParseAddr(h.addr).As4()
+	a[3] = 1
+	return netip.AddrFrom4(a).String()
+}

@@ -66,6 +66,9 @@ type RemoteDef struct {
 	Mode      string            `yaml:"mode,omitempty" json:"mode,omitempty"`           // emulated (default) or physical
 	Place     map[string]string `yaml:"place,omitempty" json:"place,omitempty"`         // node → host selector
 	Default   string            `yaml:"default,omitempty" json:"default,omitempty"`     // selector for nodes not in place
+	// AllowSSHCut lets faults act on the interface or route that carries
+	// tbctl's SSH session to a host (physical mode).
+	AllowSSHCut bool `yaml:"allow_ssh_cut,omitempty" json:"allow_ssh_cut,omitempty"`
 }
 
 // CloudDef names a Terraform/OpenTofu module that creates the hosts and

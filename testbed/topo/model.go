@@ -95,7 +95,10 @@ type Remote struct {
 	Cloud *Cloud
 	Mode  string
 	Place map[string]string // node → selector, every node but host kinds
-	Pos   Pos
+	// AllowSSHCut lets faults cut the path of tbctl's SSH session to a
+	// host; refused otherwise.
+	AllowSSHCut bool
+	Pos         Pos
 }
 
 // Cloud is a Terraform/OpenTofu module that creates a lab's hosts.

@@ -18,7 +18,7 @@ func (p *parser) resolveRemote(f *File, t *Topology) {
 	if d == nil {
 		return
 	}
-	r := &Remote{Mode: d.Mode, Place: map[string]string{}, Pos: p.src.keyPos("/remote")}
+	r := &Remote{Mode: d.Mode, Place: map[string]string{}, AllowSSHCut: d.AllowSSHCut, Pos: p.src.keyPos("/remote")}
 	if r.Mode == "" {
 		r.Mode = RemoteEmulated
 	}

@@ -46,12 +46,14 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 		st.Hosts = append(st.Hosts, &hostState{Target: target(hp.host), Sub: hp.sub, Nodes: hp.nodes,
 			Underlay: ip.String(), Timings: map[string]string{}})
 	}
-	files, err := pl.subTopologies(t, underlay)
-	if err != nil {
-		return err
-	}
-	for _, hp := range pl.hosts {
-		st.host(hp.host.Name).Tunnels = hp.tunnels
+	var files map[string][]byte
+	if pl.mode == topo.RemoteEmulated {
+		if files, err = pl.subTopologies(t, underlay); err != nil {
+			return err
+		}
+		for _, hp := range pl.hosts {
+			st.host(hp.host.Name).Tunnels = hp.tunnels
+		}
 	}
 	// Before anything is made on a host: destroy reads this.
 	if err := saveState(l, st); err != nil {
@@ -68,14 +70,24 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 	if err != nil {
 		return err
 	}
-	steps := []struct {
+	type step struct {
 		name string
 		do   func(ctx context.Context, c *sshx.Client, h *hostState) error
-	}{
-		{"copy tbctl to hosts", func(ctx context.Context, c *sshx.Client, h *hostState) error {
-			_, err := c.CopyFile(ctx, self, HostBin, 0o755)
+	}
+	copyStep := step{"copy tbctl to hosts", func(ctx context.Context, c *sshx.Client, h *hostState) error {
+		_, err := c.CopyFile(ctx, self, HostBin, 0o755)
+		return err
+	}}
+	factsStep := step{"read host facts and clocks", func(ctx context.Context, c *sshx.Client, h *hostState) error {
+		out, err := c.Output(ctx, []string{HostBin, "remote", "facts"})
+		if err != nil {
 			return err
-		}},
+		}
+		h.Facts = json.RawMessage(bytes.TrimSpace(out))
+		h.Clock, err = measureClock(ctx, c)
+		return err
+	}}
+	steps := []step{copyStep,
 		{"deploy on hosts", func(ctx context.Context, c *sshx.Client, h *hostState) error {
 			file := path.Join(h.dir(), "topology.yaml")
 			if err := c.WriteFile(file, files[h.Target.Name], 0o644); err != nil {
@@ -93,15 +105,29 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 			}
 			return runHost(ctx, c, HostBin, "remote", "tunnel", "--spec", string(spec))
 		}},
-		{"read host facts and clocks", func(ctx context.Context, c *sshx.Client, h *hostState) error {
-			out, err := c.Output(ctx, []string{HostBin, "remote", "facts"})
-			if err != nil {
-				return err
-			}
-			h.Facts = json.RawMessage(bytes.TrimSpace(out))
-			h.Clock, err = measureClock(ctx, c)
-			return err
-		}},
+		factsStep,
+	}
+	if pl.mode == topo.RemotePhysical {
+		steps = []step{copyStep,
+			{"check hosts", func(ctx context.Context, c *sshx.Client, h *hostState) error {
+				rec, err := json.Marshal(physicalRecord(h.Sub, t, h.Nodes[0]))
+				if err != nil {
+					return err
+				}
+				return runHost(ctx, c, HostBin, "remote", "adopt", "--record", string(rec))
+			}},
+			{"check cables", func(ctx context.Context, c *sshx.Client, h *hostState) error {
+				for _, l := range t.Links {
+					if l.A.Node == h.Nodes[0] {
+						if err := checkCable(ctx, c, t, l); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			}},
+			factsStep,
+		}
 	}
 	for _, step := range steps {
 		prog.Start(step.name, len(st.Hosts))
@@ -124,7 +150,11 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 		rec.Machines = append(rec.Machines, &lab.Machine{Name: h.Target.Name, Address: h.Target.Address, Nodes: h.Nodes,
 			Facts: h.Facts, ClockOffsetNS: h.Clock.OffsetNs, ClockErrorNS: h.Clock.ErrorNs, Deploy: h.Timings})
 	}
-	rec.SetMechanism("remote", fmt.Sprintf("%s: netns labs on %d hosts over SSH, VXLAN (UDP %d) between hosts", pl.mode, len(st.Hosts), VXLANPort))
+	if pl.mode == topo.RemotePhysical {
+		rec.SetMechanism("remote", fmt.Sprintf("physical: each node is one of %d hosts reached over SSH; cables checked by ping", len(st.Hosts)))
+	} else {
+		rec.SetMechanism("remote", fmt.Sprintf("emulated: netns labs on %d hosts over SSH, VXLAN (UDP %d) between hosts", len(st.Hosts), VXLANPort))
+	}
 	return saveState(l, st)
 }
 

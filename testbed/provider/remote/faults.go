@@ -100,7 +100,7 @@ func (r *relay) agent(h *hostState) (*faultAgent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := startAgent(c, h, Deadman)
+	a, err := startAgent(c, h, Deadman, r.topo.Remote != nil && r.topo.Remote.AllowSSHCut)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func (r *relay) agent(h *hostState) (*faultAgent, error) {
 	return a, nil
 }
 
-func startAgent(c *sshx.Client, h *hostState, deadman time.Duration) (*faultAgent, error) {
+func startAgent(c *sshx.Client, h *hostState, deadman time.Duration, allowSSHCut bool) (*faultAgent, error) {
 	s, err := c.NewSession()
 	if err != nil {
 		return nil, err
@@ -123,7 +123,11 @@ func startAgent(c *sshx.Client, h *hostState, deadman time.Duration) (*faultAgen
 		s.Close()
 		return nil, err
 	}
-	cmd := sshx.ShellQuote(HostBin, "remote", "faults", "--lab", h.Sub, "--deadman", deadman.String())
+	argv := []string{HostBin, "remote", "faults", "--lab", h.Sub, "--deadman", deadman.String()}
+	if allowSSHCut {
+		argv = append(argv, "--allow-ssh-cut")
+	}
+	cmd := sshx.ShellQuote(argv...)
 	if err := s.Start(cmd); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: start `tbctl remote faults`: %w", h.Target.Name, err)

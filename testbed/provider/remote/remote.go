@@ -105,7 +105,9 @@ func (p *Provider) planFor(t *topo.Topology, labName string) (*plan, *inventory.
 		return nil, nil, errkind.User("%v", err)
 	}
 	if pl.mode == topo.RemotePhysical {
-		return nil, nil, errkind.User("%s: remote mode physical is not available yet; use mode: emulated", t.File)
+		if err := physicalProblems(t); err != nil {
+			return nil, nil, err
+		}
 	}
 	return pl, inv, nil
 }

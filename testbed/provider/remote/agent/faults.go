@@ -20,12 +20,19 @@ import (
 // no line has come for deadman, it reverts every fault it applied and
 // returns. The faults are owned by this process, so if it is killed the
 // next tbctl that opens the lab here (destroy, for one) reverts them.
-func Faults(ctx context.Context, sub string, deadman time.Duration, in io.Reader, out io.Writer) error {
+//
+// Unless allowSSHCut is set, it refuses faults that would cut the SSH
+// session carrying the controller's control of this host.
+func Faults(ctx context.Context, sub string, deadman time.Duration, allowSSHCut bool, in io.Reader, out io.Writer) error {
 	l, rec, _, err := testbed.Open(sub)
 	if err != nil {
 		return err
 	}
 	e := fault.Open(l, rec)
+	var path *sshPath
+	if !allowSSHCut {
+		path = currentSSHPath()
+	}
 	lines := make(chan []byte)
 	go func() {
 		defer close(lines)
@@ -54,6 +61,11 @@ func Faults(ctx context.Context, sub string, deadman time.Duration, in io.Reader
 			var req wire.FaultRequest
 			if err := json.Unmarshal(line, &req); err != nil {
 				reply(wire.FaultReply{Error: fmt.Sprintf("bad request: %v", err)})
+				continue
+			}
+			if why := path.cuts(rec, req); req.Op == "inject" && why != "" {
+				reply(wire.FaultReply{Error: "refused: " + why + "; set remote.allow_ssh_cut: true in the topology to allow it (the host then reverts it " +
+					deadman.String() + " after losing the controller)"})
 				continue
 			}
 			reply(serve(ctx, e, req))
