@@ -22,7 +22,7 @@ import (
 	"github.com/tbctl/tbctl/testbed/provider"
 	_ "github.com/tbctl/tbctl/testbed/provider/clab" // registers the containerlab provider
 	"github.com/tbctl/tbctl/testbed/provider/netns"
-	_ "github.com/tbctl/tbctl/testbed/provider/remote" // registers the remote provider
+	"github.com/tbctl/tbctl/testbed/provider/remote"
 	"github.com/tbctl/tbctl/testbed/supervisor"
 	"github.com/tbctl/tbctl/testbed/topo"
 	"github.com/tbctl/tbctl/testbed/topo/ipplan"
@@ -67,14 +67,21 @@ func ResolveData(data []byte, path, providerFlag string) (*topo.Topology, provid
 	return t, p, nil
 }
 
-// providerOf returns the provider a file names, or the default. A file too
-// broken to read gets the default, and Parse then reports its problems.
+// providerOf returns the provider a file names, else remote for a file
+// with a remote section, else the default. A file too broken to read gets
+// the default, and Parse then reports its problems.
 func providerOf(data []byte) string {
 	var head struct {
 		Provider string `yaml:"provider"`
+		Remote   any    `yaml:"remote"`
 	}
-	if yaml.Unmarshal(data, &head) == nil && head.Provider != "" {
-		return head.Provider
+	if yaml.Unmarshal(data, &head) == nil {
+		switch {
+		case head.Provider != "":
+			return head.Provider
+		case head.Remote != nil:
+			return remote.Name
+		}
 	}
 	return DefaultProvider
 }

@@ -31,6 +31,12 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 		return err
 	}
 	pool := p.connections()
+	prog.Start("connect to hosts", len(pl.hosts))
+	err = p.reach(ctx, pl, func() { prog.Add(1) })
+	prog.End(err)
+	if err != nil {
+		return err
+	}
 	st := &state{Mode: pl.mode}
 	underlay := map[string]netip.Addr{}
 	for _, hp := range pl.hosts {

@@ -73,19 +73,17 @@ func target(h *inventory.Host) sshx.Target {
 	return sshx.Target{Name: h.Name, Address: h.Address, Port: h.Port, User: h.User, Identity: h.Identity, HostKey: h.HostKey, KnownHosts: h.KnownHosts}
 }
 
-// Preflight reads the inventory, places the nodes, refuses what cannot be
-// made on remote hosts, and reaches every host over SSH, so that a wrong
-// key, user or address fails before anything is made. With no topology
-// (destroy) it checks nothing: destroy reaches the hosts it recorded.
+// Preflight reads the inventory, places the nodes and refuses what cannot
+// be made on remote hosts. Deploy then reaches every host before it makes
+// anything, so a wrong key, user or address fails with nothing made. With
+// no topology (destroy) it checks nothing: destroy reaches the hosts it
+// recorded.
 func (p *Provider) Preflight(ctx context.Context, t *topo.Topology) error {
 	if t == nil {
 		return nil
 	}
-	pl, _, err := p.planFor(t, t.Name)
-	if err != nil {
-		return err
-	}
-	return p.reach(ctx, pl)
+	_, _, err := p.planFor(t, t.Name)
+	return err
 }
 
 // planFor loads the topology's inventory and places its nodes.
@@ -129,13 +127,14 @@ func unsupported(t *topo.Topology) error {
 	return nil
 }
 
-// reach connects to every host of the plan, in parallel.
-func (p *Provider) reach(ctx context.Context, pl *plan) error {
+// reach connects to every host of the plan, in parallel, calling done as
+// each answers.
+func (p *Provider) reach(ctx context.Context, pl *plan, done func()) error {
 	var targets []sshx.Target
 	for _, hp := range pl.hosts {
 		targets = append(targets, target(hp.host))
 	}
-	err := p.connections().ForEach(ctx, targets, Parallel, func(context.Context, *sshx.Client) error { return nil })
+	err := p.connections().ForEach(ctx, targets, Parallel, func(context.Context, *sshx.Client) error { done(); return nil })
 	if err != nil {
 		return errkind.Env("fix it in "+pl.inventory, "reach the lab's hosts: %v", err)
 	}
