@@ -60,6 +60,7 @@ bench: build deps-bench containerlab
 	bench/clab-deploy.sh
 	bench/mycroft-busbw.sh
 	bench/mycroft-trace-overhead.sh
+	bench/remote-deploy.sh
 
 clean:
 	rm -rf bin

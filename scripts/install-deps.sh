@@ -57,6 +57,7 @@ for what in "${@:-build run}"; do
 			want_pkg time
 			want_pkg bc
 			want_pkg jq
+			want_pkg openssh-server
 			;;
 		*) echo "install-deps: unknown group $w (use build, run, test, bench)" >&2; exit 1 ;;
 		esac
