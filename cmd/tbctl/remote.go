@@ -24,7 +24,7 @@ func newRemoteCmd() *cobra.Command {
 		Short:  "Commands the remote provider runs on its hosts (started by tbctl over SSH)",
 		Hidden: true,
 	}
-	cmd.AddCommand(newRemoteTunnelCmd(), newRemoteRoleCmd(), newRemoteFaultsCmd(), newRemoteAdoptCmd(), newRemoteFactsCmd(), newRemoteClockCmd())
+	cmd.AddCommand(newRemoteTunnelCmd(), newRemoteRoleCmd(), newRemoteFaultsCmd(), newRemoteAdoptCmd(), newRemoteCollectCmd(), newRemoteFactsCmd(), newRemoteClockCmd())
 	return cmd
 }
 
@@ -107,6 +107,28 @@ func newRemoteAdoptCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&record, "record", "", "the lab's record, as JSON")
 	cmd.MarkFlagRequired("record")
+	return cmd
+}
+
+func newRemoteCollectCmd() *cobra.Command {
+	var sub string
+	var interval time.Duration
+	var sources []string
+	cmd := &cobra.Command{
+		Use:   "collect --lab LAB --interval D --sources netdev,qdisc",
+		Short: "Sample this host's share of a lab and stream the samples as JSON lines until stdin ends",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if interval <= 0 {
+				return errkind.User("--interval must be above 0")
+			}
+			return agent.Collect(cmd.Context(), sub, interval, sources, os.Stdin, os.Stdout)
+		},
+	}
+	cmd.Flags().StringVar(&sub, "lab", "", "this host's lab")
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "time between two rounds of samples")
+	cmd.Flags().StringSliceVar(&sources, "sources", agent.HostSources, "what to sample: netdev, qdisc")
+	cmd.MarkFlagRequired("lab")
 	return cmd
 }
 

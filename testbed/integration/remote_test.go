@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -80,6 +81,24 @@ func TestQuickstartOnSSHHostsEmulated(t *testing.T) {
 			require.True(t, e.OK, "%s: %s", r.Label, e.Expect)
 		}
 		t.Logf("%s: flow1 %v Mbit/s, flow2 %v Mbit/s", r.Label, s.Instances[2].Summary["throughput_mbps"], s.Instances[3].Summary["throughput_mbps"])
+		// The hosts sampled their nodes' counters: the bytes the
+		// bottleneck sent (rl's eth2, on host b) are there.
+		txBytes := map[string]float64{}
+		f, err := os.Open(filepath.Join(dir, r.Dir, "metrics.jsonl"))
+		require.NoError(t, err)
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var m struct{ Source, Node, Object, Metric string; Value float64 }
+			require.NoError(t, json.Unmarshal(sc.Bytes(), &m))
+			if m.Source == "netdev" && m.Metric == "tx_bytes" {
+				txBytes[m.Node+":"+m.Object] = max(txBytes[m.Node+":"+m.Object], m.Value)
+			}
+		}
+		f.Close()
+		for _, n := range []string{"h1:eth1", "rl:eth2", "h3:eth1"} {
+			require.Contains(t, txBytes, n, "netdev samples of %s from its host", n)
+		}
+		require.Greater(t, txBytes["rl:eth2"], 20e6, "the bottleneck carried the flows (5 s at ~100 Mbit/s)")
 		requireNoTrace(t, s.Lab)
 		requireNoTraceOnHosts(t, hosts, s.Lab)
 	}
@@ -359,13 +378,18 @@ func TestRemoteDestroyAfterTheControllerIsKilled(t *testing.T) {
 func cable(t *testing.T, a, ifA, addrA, b, ifB, addrB string) {
 	t.Helper()
 	nsA, nsB := "tb-sshx-it-"+a, "tb-sshx-it-"+b
-	for _, argv := range [][]string{
-		{"ip", "link", "add", ifA, "netns", nsA, "type", "veth", "peer", "name", ifB, "netns", nsB},
-		{"ip", "-n", nsA, "addr", "add", addrA, "dev", ifA},
-		{"ip", "-n", nsB, "addr", "add", addrB, "dev", ifB},
-		{"ip", "-n", nsA, "link", "set", ifA, "up"},
-		{"ip", "-n", nsB, "link", "set", ifB, "up"},
-	} {
+	runAll(t,
+		[]string{"ip", "link", "add", ifA, "netns", nsA, "type", "veth", "peer", "name", ifB, "netns", nsB},
+		[]string{"ip", "-n", nsA, "addr", "add", addrA, "dev", ifA},
+		[]string{"ip", "-n", nsB, "addr", "add", addrB, "dev", ifB},
+		[]string{"ip", "-n", nsA, "link", "set", ifA, "up"},
+		[]string{"ip", "-n", nsB, "link", "set", ifB, "up"})
+}
+
+// runAll runs each command on this machine; each must succeed.
+func runAll(t *testing.T, cmds ...[]string) {
+	t.Helper()
+	for _, argv := range cmds {
 		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 		require.NoError(t, err, "%v: %s", argv, out)
 	}
@@ -384,14 +408,10 @@ func TestQuickstartOnSSHHostsPhysical(t *testing.T) {
 	inv := writeInventory(t, hosts, client)
 	cable(t, "h1", "eth2", "198.18.10.1/30", "h2", "eth2", "198.18.10.2/30")
 	cable(t, "h2", "eth3", "198.18.11.1/30", "h3", "eth3", "198.18.11.2/30")
-	for _, argv := range [][]string{
-		{"ip", "-n", "tb-sshx-it-h1", "route", "add", "198.18.11.0/30", "via", "198.18.10.2"},
-		{"ip", "-n", "tb-sshx-it-h3", "route", "add", "198.18.10.0/30", "via", "198.18.11.1"},
-		{"ip", "netns", "exec", "tb-sshx-it-h2", "sysctl", "-qw", "net.ipv4.ip_forward=1"},
-	} {
-		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
-		require.NoError(t, err, "%v: %s", argv, out)
-	}
+	runAll(t,
+		[]string{"ip", "-n", "tb-sshx-it-h1", "route", "add", "198.18.11.0/30", "via", "198.18.10.2"},
+		[]string{"ip", "-n", "tb-sshx-it-h3", "route", "add", "198.18.10.0/30", "via", "198.18.11.1"},
+		[]string{"ip", "netns", "exec", "tb-sshx-it-h2", "sysctl", "-qw", "net.ipv4.ip_forward=1"})
 	topoFile := filepath.Join(filepath.Dir(inv), "dumbbell-physical.yaml")
 	require.NoError(t, os.WriteFile(topoFile, []byte(`name: dumbbell-physical
 provider: remote

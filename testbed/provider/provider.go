@@ -10,7 +10,9 @@ import (
 	"os/exec"
 	"sort"
 	"syscall"
+	"time"
 
+	"github.com/tbctl/tbctl/collectors"
 	"github.com/tbctl/tbctl/testbed/fault"
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/topo"
@@ -57,6 +59,13 @@ type Launcher interface {
 // machine: faults go to the engines where the nodes are.
 type FaultRelay interface {
 	Faults(l *lab.Lab, rec *lab.Record) (fault.Injector, error)
+}
+
+// Sampler is implemented by providers whose nodes are not on this
+// machine: the hosts sample their nodes' kernels (sources such as netdev
+// and qdisc) every interval and stream the samples to write.
+type Sampler interface {
+	Collect(l *lab.Lab, rec *lab.Record, interval time.Duration, sources []string, write func([]collectors.Sample) error) (stop func() error, err error)
 }
 
 // Process is a role instance started by a Launcher.

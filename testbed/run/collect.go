@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,7 +15,9 @@ import (
 	"github.com/tbctl/tbctl/collectors/netdev"
 	"github.com/tbctl/tbctl/collectors/promscrape"
 	"github.com/tbctl/tbctl/collectors/qdisc"
+	"github.com/tbctl/tbctl/testbed"
 	"github.com/tbctl/tbctl/testbed/lab"
+	"github.com/tbctl/tbctl/testbed/provider"
 	"github.com/tbctl/tbctl/testbed/provider/remote"
 	"github.com/tbctl/tbctl/testbed/topo"
 )
@@ -35,8 +38,9 @@ type collection struct {
 	targets []promscrape.Target
 	scraper *promscrape.Scraper
 
-	caps   *captures
-	cancel context.CancelFunc
+	caps       *captures
+	stopRemote func() error // the hosts' sampling, on a remote lab
+	cancel     context.CancelFunc
 	wg     sync.WaitGroup
 	errs   []error
 }
@@ -73,7 +77,7 @@ func startCollectors(ctx context.Context, pl *Plan, rec *lab.Record, tl *timelin
 func (c *collection) open(rec *lab.Record) error {
 	cfg := c.pl.Exp.Collect
 	if rec.Provider == remote.Name {
-		return c.openRemote()
+		return c.openRemote(rec)
 	}
 	var nd []netdev.Node
 	var qd []qdisc.Node
@@ -131,10 +135,15 @@ func (c *collection) open(rec *lab.Record) error {
 	return nil
 }
 
-// openRemote starts what can be collected from a lab on remote hosts:
-// nothing is sampled there yet, which the timeline says; the roles' own
-// events, series and summaries are fetched from the hosts as they end.
-func (c *collection) openRemote() error {
+// hostSources are the samplers that read a host's kernel: on a remote
+// lab the hosts run them and stream the samples here.
+var hostSources = []string{"netdev", "qdisc"}
+
+// openRemote starts what can be collected from a lab on remote hosts: the
+// hosts sample interface counters and qdiscs and stream them here; CPU
+// and memory per node and role metrics are not collected there yet,
+// which the timeline says.
+func (c *collection) openRemote(rec *lab.Record) error {
 	cfg := c.pl.Exp.Collect
 	if len(cfg.Captures) > 0 {
 		return fmt.Errorf("collect: packet captures are not available on the remote provider yet; remove collect.captures")
@@ -144,8 +153,31 @@ func (c *collection) openRemote() error {
 		return err
 	}
 	c.f, c.w = f, collectors.NewWriter(f)
-	c.tl.Emit("collect-skipped", map[string]any{"sources": cfg.Sources,
-		"reason": "the remote provider does not sample interfaces, qdiscs or cgroups on its hosts yet"})
+	var host, skipped []string
+	for _, s := range cfg.Sources {
+		if slices.Contains(hostSources, s) {
+			host = append(host, s)
+		} else {
+			skipped = append(skipped, s)
+		}
+	}
+	if len(host) > 0 && cfg.Interval > 0 {
+		l, _, p, err := testbed.Open(c.pl.Lab)
+		if err != nil {
+			return err
+		}
+		s, ok := p.(provider.Sampler)
+		if !ok {
+			return fmt.Errorf("collect: provider %s cannot sample its hosts", p.Name())
+		}
+		if c.stopRemote, err = s.Collect(l, rec, cfg.Interval, host, c.w.Write); err != nil {
+			return fmt.Errorf("collect on the lab's hosts: %w", err)
+		}
+	}
+	if len(skipped) > 0 {
+		c.tl.Emit("collect-skipped", map[string]any{"sources": skipped,
+			"reason": "the remote provider does not collect CPU and memory per node or role metrics on its hosts yet"})
+	}
 	return nil
 }
 
@@ -254,6 +286,12 @@ func (c *collection) stop() error {
 		c.cancel()
 	}
 	c.wg.Wait()
+	if c.stopRemote != nil {
+		if err := c.stopRemote(); err != nil {
+			c.fail(fmt.Errorf("collect on the lab's hosts: %w", err))
+		}
+		c.stopRemote = nil
+	}
 	c.closeAll()
 	return errors.Join(c.errs...)
 }

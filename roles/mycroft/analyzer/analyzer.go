@@ -269,6 +269,10 @@ const (
 	open             // diagnosed; waiting for recovery
 )
 
+// ConfirmWait bounds how long past the settle time a slowdown waits for a
+// collective that ended after its trigger.
+var ConfirmWait = 2 * time.Second
+
 func (a *analyzer) loop(ctx context.Context, lines <-chan line) {
 	tk := time.NewTicker(a.p.Check)
 	defer tk.Stop()
@@ -307,6 +311,19 @@ func (a *analyzer) loop(ctx context.Context, lines <-chan line) {
 		case gathering:
 			if now.Sub(triggerAt) < a.p.Settle {
 				continue
+			}
+			if trigger.Kind == diagnose.Slowdown {
+				// Confirm with collectives that ended after the trigger:
+				// a burst of slow ones that is already over (the host
+				// was busy for a moment) is not a slowdown. Wait for the
+				// slow rank to complete one, up to ConfirmWait.
+				confirm := opts
+				confirm.RecentSince = triggerAt
+				found = diagnose.Detect(a.ring, now, confirm)
+				if len(found) == 0 && trigger.Rank >= 0 && trigger.Rank < len(a.ring.Ranks) &&
+					!a.ring.Ranks[trigger.Rank].CompletedSince(triggerAt) && now.Sub(triggerAt) < a.p.Settle+ConfirmWait {
+					continue
+				}
 			}
 			if len(found) == 0 {
 				a.dismissed++

@@ -25,6 +25,12 @@ type Options struct {
 	// RecentOps is W, the number of a rank's last completions whose median
 	// duration is compared with the baseline (default 3).
 	RecentOps int
+	// RecentSince, when set, counts as recent only completions that ended
+	// after it (the last RecentOps of them): an analyzer confirms a
+	// slowdown with collectives that ended after it was triggered, so a
+	// burst of slow collectives that is already over is not confirmed. A
+	// rank with none is not judged slow.
+	RecentSince time.Time
 	// SlowFactor: a rank is slow when its recent median exceeds
 	// SlowFactor × its baseline (default 1.5).
 	SlowFactor float64
@@ -198,7 +204,23 @@ func baseline(v *RankView, o Options) (base, recent time.Duration, ok bool) {
 	if hi == 0 {
 		return 0, 0, false
 	}
-	return median(d[max(0, hi-o.BaselineOps):hi]), median(d[len(d)-o.RecentOps:]), true
+	recentD := d[len(d)-o.RecentOps:]
+	if !o.RecentSince.IsZero() {
+		lo := len(d)
+		for lo > len(d)-o.RecentOps && ends[lo-1] > o.RecentSince.UnixNano() {
+			lo--
+		}
+		if recentD = d[lo:]; len(recentD) == 0 {
+			return 0, 0, false
+		}
+	}
+	return median(d[max(0, hi-o.BaselineOps):hi]), median(recentD), true
+}
+
+// CompletedSince reports whether the rank completed a collective after t.
+func (v *RankView) CompletedSince(t time.Time) bool {
+	n := len(v.Completions)
+	return n > 0 && v.Completions[n-1].EndUnixNS > t.UnixNano()
 }
 
 func detectSlow(g *Ring, now time.Time, o Options) (Anomaly, bool) {

@@ -246,3 +246,29 @@ func TestDetectHangDefaultAndStaleness(t *testing.T) {
 	g.Add(Record{Completion: &Completion{Op: 3, Rank: 1, N: 2}})
 	require.Empty(t, Detect(g, t0.Add(time.Hour), Options{}))
 }
+
+// A burst of slow collectives that is over by the time the analyzer
+// confirms is not a slowdown: with RecentSince, only collectives that
+// ended after the trigger count, and a rank with none is not judged.
+func TestDetectSlowdownConfirmedAfterTrigger(t *testing.T) {
+	g := NewRing(1)
+	add := func(op uint64, ms int) {
+		g.Add(Record{Completion: &Completion{Op: op, Rank: 0, N: 1, DurationNS: int64(ms) * 1e6, EndUnixNS: int64(op) * 1e9}})
+	}
+	for op, ms := range []int{10, 10, 10, 10, 10, 60, 60, 60} { // a burst: ops 6..8
+		add(uint64(op+1), ms)
+	}
+	held := Options{BaselineBefore: time.Unix(5, 500)}
+	require.Len(t, Detect(g, time.Now(), held), 1, "triggered by the burst")
+	confirm := held
+	confirm.RecentSince = time.Unix(8, 500) // the trigger, after op 8 ended
+	require.Empty(t, Detect(g, time.Now(), confirm), "nothing ended since the trigger: not judged")
+	add(9, 10)
+	require.Empty(t, Detect(g, time.Now(), confirm), "the pace after the trigger is back to normal")
+	require.True(t, g.Ranks[0].CompletedSince(confirm.RecentSince))
+	add(10, 70)
+	add(11, 70)
+	as := Detect(g, time.Now(), confirm)
+	require.Len(t, as, 1, "still slow after the trigger: median of 10, 70, 70")
+	require.Equal(t, 70*time.Millisecond, as[0].Value)
+}

@@ -172,22 +172,12 @@ var ClockSamples = 8
 // `tbctl remote clock`, which answers each line with the host's time: the
 // exchanges cost a round trip on the connection, not a process start.
 func measureClock(ctx context.Context, c *sshx.Client) (facts.Offset, error) {
-	s, err := c.NewSession()
+	st, err := c.StartStream(HostBin, "remote", "clock")
 	if err != nil {
 		return facts.Offset{}, err
 	}
-	defer s.Close()
-	stdin, err := s.StdinPipe()
-	if err != nil {
-		return facts.Offset{}, err
-	}
-	stdout, err := s.StdoutPipe()
-	if err != nil {
-		return facts.Offset{}, err
-	}
-	if err := s.Start(sshx.ShellQuote(HostBin, "remote", "clock")); err != nil {
-		return facts.Offset{}, err
-	}
+	defer st.Close()
+	stdin, stdout := st.Stdin, st.Stdout
 	defer stdin.Close()
 	replies := bufio.NewScanner(stdout)
 	// The first exchange waits for the process to start; it is not a sample.

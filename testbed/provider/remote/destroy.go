@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/provider/remote/sshx"
@@ -18,8 +19,17 @@ func (p *Provider) Destroy(ctx context.Context, l *lab.Lab, rec *lab.Record) err
 	if err != nil || st == nil {
 		return err
 	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
 	err = p.connections().ForEach(ctx, st.targets(), Parallel, func(ctx context.Context, c *sshx.Client) error {
 		h := st.host(c.Name())
+		// The host's tbctl does the work; a deploy killed before it was
+		// copied (or a host cleaned since) gets it again.
+		if _, err := c.CopyFile(ctx, self, HostBin, 0o755); err != nil {
+			return err
+		}
 		if err := runHost(ctx, c, HostBin, "destroy", h.Sub); err != nil {
 			return err
 		}

@@ -109,29 +109,15 @@ func (r *relay) agent(h *hostState) (*faultAgent, error) {
 }
 
 func startAgent(c *sshx.Client, h *hostState, deadman time.Duration, allowSSHCut bool) (*faultAgent, error) {
-	s, err := c.NewSession()
-	if err != nil {
-		return nil, err
-	}
-	stdin, err := s.StdinPipe()
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
-	stdout, err := s.StdoutPipe()
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
 	argv := []string{HostBin, "remote", "faults", "--lab", h.Sub, "--deadman", deadman.String()}
 	if allowSSHCut {
 		argv = append(argv, "--allow-ssh-cut")
 	}
-	cmd := sshx.ShellQuote(argv...)
-	if err := s.Start(cmd); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("%s: start `tbctl remote faults`: %w", h.Target.Name, err)
+	st, err := c.StartStream(argv...)
+	if err != nil {
+		return nil, err
 	}
+	s, stdin, stdout := st.Session, st.Stdin, st.Stdout
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	a := &faultAgent{host: h.Target.Name, session: s, stdin: stdin, replies: sc}

@@ -44,25 +44,11 @@ func (p *Provider) Launch(l *lab.Lab, rec *lab.Record, node string, argv []strin
 	if err != nil {
 		return nil, err
 	}
-	s, err := c.NewSession()
+	st, err := c.StartStream(append([]string{HostBin, "remote", "role", "--lab", h.Sub, "--node", node, "--dir", remoteDir, "--"}, args...)...)
 	if err != nil {
 		return nil, err
 	}
-	stdin, err := s.StdinPipe()
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
-	stdout, err := s.StdoutPipe()
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
-	cmd := append([]string{HostBin, "remote", "role", "--lab", h.Sub, "--node", node, "--dir", remoteDir, "--"}, args...)
-	if err := s.Start(sshx.ShellQuote(cmd...)); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("%s: start `tbctl remote role`: %w", h.Target.Name, err)
-	}
+	s, stdin, stdout := st.Session, st.Stdin, st.Stdout
 	rp := &remoteProcess{client: c, session: s, stdin: stdin, remoteDir: remoteDir, localDir: dir,
 		started: make(chan struct{}), ended: make(chan struct{})}
 	go rp.read(stdout, ready)

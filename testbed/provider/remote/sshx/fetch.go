@@ -9,20 +9,44 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
 
-// NewSession opens a session on the connection for callers that stream
-// over a long-lived command's stdin and stdout. The caller closes it.
-func (c *Client) NewSession() (*ssh.Session, error) {
+// Stream is a long-lived command on the host that the caller talks to
+// over its stdin and stdout.
+type Stream struct {
+	Session *ssh.Session
+	Stdin   io.WriteCloser
+	Stdout  io.Reader
+}
+
+// Close ends the session (and with it the command's stdin).
+func (s *Stream) Close() error { return s.Session.Close() }
+
+// StartStream starts argv on the host, each argument shell-quoted, with
+// pipes to its stdin and from its stdout; its stderr is discarded. The
+// caller closes the stream.
+func (c *Client) StartStream(argv ...string) (*Stream, error) {
 	s, err := c.conn.NewSession()
 	if err != nil {
 		return nil, fmt.Errorf("sshx: %s: open session: %w", c.Name(), err)
 	}
 	c.touch()
-	return s, nil
+	st := &Stream{Session: s}
+	if st.Stdin, err = s.StdinPipe(); err == nil {
+		st.Stdout, err = s.StdoutPipe()
+	}
+	if err == nil {
+		err = s.Start(ShellQuote(argv...))
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sshx: %s: start %s: %w", c.Name(), strings.Join(argv[:min(3, len(argv))], " "), err)
+	}
+	return st, nil
 }
 
 // RemoteIP is the host's address as this connection reached it.
