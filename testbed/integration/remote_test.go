@@ -88,7 +88,10 @@ func TestQuickstartOnSSHHostsEmulated(t *testing.T) {
 		require.NoError(t, err)
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
-			var m struct{ Source, Node, Object, Metric string; Value float64 }
+			var m struct {
+				Source, Node, Object, Metric string
+				Value                        float64
+			}
 			require.NoError(t, json.Unmarshal(sc.Bytes(), &m))
 			if m.Source == "netdev" && m.Metric == "tx_bytes" {
 				txBytes[m.Node+":"+m.Object] = max(txBytes[m.Node+":"+m.Object], m.Value)

@@ -41,8 +41,8 @@ type collection struct {
 	caps       *captures
 	stopRemote func() error // the hosts' sampling, on a remote lab
 	cancel     context.CancelFunc
-	wg     sync.WaitGroup
-	errs   []error
+	wg         sync.WaitGroup
+	errs       []error
 }
 
 // sampler is one source read on the ticker.
