@@ -36,7 +36,7 @@ func (p *Provider) Destroy(ctx context.Context, l *lab.Lab, rec *lab.Record) err
 		return runHost(ctx, c, "rm", "-rf", "--", h.dir())
 	})
 	if err != nil {
-		return fmt.Errorf("on the lab's hosts: %w", err)
+		return fmt.Errorf("on the lab's hosts: %w (the lab's record stays in %s for another try; if these hosts are gone for good, remove that directory)", err, l.Dir)
 	}
 	return nil
 }
