@@ -451,6 +451,8 @@ topology:
 	require.Contains(t, stderr, "the controller tbctl's SSH session comes from")
 	_, stderr, code = cli(t, "", nil, "destroy", name)
 	require.Equal(t, 0, code, stderr)
+	requireNoTrace(t, name)
+	requireNoTraceOnHosts(t, hosts, name)
 
 	// The quickstart, with both flows and the probe from h1 to h3.
 	out := t.TempDir()
