@@ -99,7 +99,11 @@ func printPlan(out io.Writer, path string, sets []string) error {
 		return err
 	}
 	fmt.Fprintf(out, "experiment %s: %s\n", exp.Name, exp.Claim)
-	fmt.Fprintf(out, "provider %s, warm-up %s, duration %s, %d run(s)\n", providerName(exp.Provider), exp.Warmup, exp.Duration, len(plans))
+	prov := providerName(exp.Provider)
+	if len(plans) > 0 {
+		prov = plans[0].Provider
+	}
+	fmt.Fprintf(out, "provider %s, warm-up %s, duration %s, %d run(s)\n", prov, exp.Warmup, exp.Duration, len(plans))
 	for _, pl := range plans {
 		fmt.Fprintf(out, "\nrun %q  seed %d  topology %s (%d nodes, %d links)\n", pl.Label(), pl.Seed, pl.Topology.Name, len(pl.Topology.Nodes), len(pl.Topology.Links))
 		for w, wave := range pl.Waves {

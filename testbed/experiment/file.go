@@ -18,7 +18,9 @@ import (
 
 // Defaults for optional fields.
 const (
-	DefaultProvider    = "netns"
+	// DefaultProvider is "": the topology's provider (its provider:
+	// field, or remote when it has a remote: section), else netns.
+	DefaultProvider    = ""
 	DefaultRepetitions = 1
 	DefaultSeed        = 1
 	MaxRepetitions     = 1000

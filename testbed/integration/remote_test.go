@@ -503,3 +503,53 @@ func hostGateway(t *testing.T, h sshHost) string {
 	a[3] = 1
 	return netip.AddrFrom4(a).String()
 }
+
+// TestRemoteExperimentFaults runs an experiment whose scheduled faults
+// land on two hosts of a remote lab: a rate limit on the router's tunnel
+// end (host b) and a hung traffic server (found on host c by asking every
+// host). Each acts as on the netns provider and is reverted, and the
+// run's ground truth names the host that applied it.
+func TestRemoteExperimentFaults(t *testing.T) {
+	hosts, client := sshLab(t)
+	keepHostBin(t)
+	topoFile := remoteDumbbell(t, hosts, client)
+	exp := writeFile(t, "remote-faults.yaml", `name: remote-faults
+claim: An experiment's faults apply on the host of their target and are reverted there.
+topology: {file: `+topoFile+`}
+warmup: 1s
+duration: 9s
+roles:
+  sink: {role: traffic, node: h3, params: {mode: server}}
+  flow: {role: traffic, node: h1, after: [sink], params: {mode: tcp, target: h3}}
+faults:
+  - {name: rate, code: net.rate, target: "rr:eth1", params: {mbps: 20}, at: 1s, for: 2s}
+  - {name: hang, code: role.hang, target: sink, at: 5s, for: 2s}
+expect:
+  - flow.before_rate_mbps > 50
+  - flow.during_rate_mbps < 25
+  - flow.during_hang_mbps < 5
+  - flow.after_hang_mbps > 10
+`)
+	out := t.TempDir()
+	stdout, stderr, code := cli(t, "", nil, "run", exp, "--out", out)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	dir := runDir(t, out, "remote-faults")
+	var idx struct{ Runs []struct{ Dir string } }
+	readJSON(t, filepath.Join(dir, "index.json"), &idx)
+	var s struct {
+		Lab    string
+		Faults []struct {
+			ID, Code, State string
+			Verified        bool
+		}
+	}
+	readJSON(t, filepath.Join(dir, idx.Runs[0].Dir, "summary.json"), &s)
+	require.Len(t, s.Faults, 2)
+	for _, f := range s.Faults {
+		want := map[string]string{"net.rate": "b/", "role.hang": "c/"}[f.Code]
+		require.True(t, strings.HasPrefix(f.ID, want), "%s applied by host %s: ID %s", f.Code, want, f.ID)
+		require.True(t, f.Verified, f.Code)
+		require.Equal(t, "reverted", f.State, f.Code)
+	}
+	requireNoTraceOnHosts(t, hosts, s.Lab)
+}

@@ -162,6 +162,9 @@ func (r *relay) Inject(ctx context.Context, code, target string, params map[stri
 	if err != nil {
 		return nil, err
 	}
+	if h == nil {
+		return r.injectAnywhere(ctx, code, target, params)
+	}
 	a, err := r.agent(h)
 	if err != nil {
 		return nil, err
@@ -177,6 +180,28 @@ func (r *relay) Inject(ctx context.Context, code, target string, params map[stri
 		return nil, fmt.Errorf("%s: the host reported %d faults for one inject", h.Target.Name, len(rep.Faults))
 	}
 	return named(h.Target.Name, rep.Faults)[0], nil
+}
+
+// injectAnywhere applies a fault on a role instance on the host that
+// runs it: each host is asked in turn, and the one whose engine finds the
+// instance applies it.
+func (r *relay) injectAnywhere(ctx context.Context, code, target string, params map[string]string) (*fault.Fault, error) {
+	var errs []string
+	for _, h := range r.st.Hosts {
+		a, err := r.agent(h)
+		if err != nil {
+			return nil, err
+		}
+		rep, err := a.call(wire.FaultRequest{Op: "inject", Code: code, Target: target, Params: params})
+		if err != nil {
+			return nil, err
+		}
+		if rep.Error == "" && len(rep.Faults) == 1 {
+			return named(h.Target.Name, rep.Faults)[0], nil
+		}
+		errs = append(errs, h.Target.Name+": "+rep.Error)
+	}
+	return nil, fmt.Errorf("fault %s on %s: no host applied it (%s)", code, target, strings.Join(errs, "; "))
 }
 
 // route finds the host that applies a fault. Its target's nodes must all
@@ -198,6 +223,8 @@ func (r *relay) route(code, target string, params map[string]string) (*hostState
 		for _, part := range strings.FieldsFunc(target, func(c rune) bool { return c == ',' || c == '|' }) {
 			nodes = append(nodes, strings.TrimSpace(part))
 		}
+	case fault.OnRole:
+		return nil, params, nil // the relay does not know where an instance runs: every host is asked
 	default:
 		return nil, nil, errkind.User("%s: faults on a %s are not available on the remote provider yet", code, kind.Target)
 	}

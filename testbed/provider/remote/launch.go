@@ -36,7 +36,7 @@ func (p *Provider) Launch(l *lab.Lab, rec *lab.Record, node string, argv []strin
 		return nil, err
 	}
 	remoteDir := path.Join(h.dir(), "roles", filepath.Base(dir))
-	args, err := hostArgv(argv, remoteDir)
+	args, err := hostArgv(argv, h.Sub, remoteDir)
 	if err != nil {
 		return nil, err
 	}
@@ -64,8 +64,10 @@ func (p *Provider) Launch(l *lab.Lab, rec *lab.Record, node string, argv []strin
 }
 
 // hostArgv turns the local `tbctl role run` command into the host's: the
-// instance writes into remoteDir, and the ready pipe is the wrapper's.
-func hostArgv(argv []string, remoteDir string) ([]string, error) {
+// instance belongs to the host's lab sub (so that the host's fault engine
+// finds it for role faults) and writes into remoteDir, and the ready pipe
+// is the wrapper's.
+func hostArgv(argv []string, sub, remoteDir string) ([]string, error) {
 	out := append([]string(nil), argv[1:]...)
 	for i := 0; i < len(out)-1; i++ {
 		if out[i] != "--instance-json" {
@@ -75,7 +77,7 @@ func hostArgv(argv []string, remoteDir string) ([]string, error) {
 		if err := json.Unmarshal([]byte(out[i+1]), &in); err != nil {
 			return nil, fmt.Errorf("instance: %w", err)
 		}
-		in["dir"] = remoteDir
+		in["dir"], in["lab"] = remoteDir, sub
 		js, err := json.Marshal(in)
 		if err != nil {
 			return nil, err
