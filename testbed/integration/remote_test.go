@@ -76,6 +76,11 @@ func TestQuickstartOnSSHHostsEmulated(t *testing.T) {
 		for _, f := range []string{"roles/flow1/summary.json", "roles/flow1/events.jsonl", "roles/probe/stdout.log", "roles/sink3/stderr.log"} {
 			require.FileExists(t, filepath.Join(dir, r.Dir, f))
 		}
+		// The hosts' NICs, as deploy read them, are in the run's inventory.
+		inv, err := os.ReadFile(filepath.Join(dir, r.Dir, "inventory.yaml"))
+		require.NoError(t, err)
+		require.Contains(t, string(inv), "nics:")
+		require.Contains(t, string(inv), "{name: eth1")
 		var s runSummary
 		readJSON(t, filepath.Join(dir, r.Dir, "summary.json"), &s)
 		require.Equal(t, "ok", s.Status, r.Label)

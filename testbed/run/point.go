@@ -76,6 +76,11 @@ func runPoint(ctx context.Context, pl *Plan, i, n int, keep bool, prog Progress)
 	}
 	tl.Emit("lab-up", map[string]any{"lab": rec.Name, "provider": pl.Provider})
 	pt.Provider, pt.Mechanisms, pt.Machines = pl.Provider, rec.Mechanisms, rec.Machines
+	if len(rec.Machines) > 0 {
+		if err := remote.RecordNICs(pl.Dir, rec.Machines); err != nil {
+			tl.Emit("record-warning", map[string]any{"what": "the hosts' NICs in inventory.yaml", "error": err.Error()})
+		}
+	}
 	var procs []*instance.Proc
 	defer func() {
 		if keep && ctx.Err() == nil {

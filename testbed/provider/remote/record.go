@@ -2,12 +2,15 @@ package remote
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tbctl/tbctl/testbed/lab"
+	"github.com/tbctl/tbctl/testbed/provider/remote/facts"
 	"github.com/tbctl/tbctl/testbed/provider/remote/inventory"
 	"github.com/tbctl/tbctl/testbed/topo"
 )
@@ -71,4 +74,43 @@ func setInventory(doc *yaml.Node, value string) bool {
 		}
 	}
 	return false
+}
+
+// RecordNICs writes into dir/inventory.yaml (written by RecordInputs) the
+// NICs each host was found with at deploy, read from its sysfs, for the
+// hosts whose inventory entry declares none: the run's inventory then
+// says what the hosts carried. Machines are the lab record's.
+func RecordNICs(dir string, machines []*lab.Machine) error {
+	path := filepath.Join(dir, "inventory.yaml")
+	inv, err := inventory.Load(path)
+	if err != nil {
+		return err
+	}
+	changed := false
+	for _, m := range machines {
+		h := inv.Host(m.Name)
+		if h == nil || len(h.NICs) > 0 || len(m.Facts) == 0 {
+			continue
+		}
+		var f facts.Facts
+		if err := json.Unmarshal(m.Facts, &f); err != nil {
+			return fmt.Errorf("facts of %s: %w", m.Name, err)
+		}
+		for _, n := range f.NICs {
+			nic := inventory.NIC{Name: n.Name, SpeedMbps: n.SpeedMbps}
+			if n.RDMA != nil {
+				nic.RDMA = &inventory.RDMA{Device: n.RDMA.Device, Port: n.RDMA.Port}
+			}
+			h.NICs = append(h.NICs, nic)
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := inv.Write(&buf); err != nil {
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
 }
