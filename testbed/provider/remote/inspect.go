@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/tbctl/tbctl/testbed/errkind"
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/provider"
 	"github.com/tbctl/tbctl/testbed/provider/remote/sshx"
+	"github.com/tbctl/tbctl/testbed/topo"
 )
 
 func errNotDeployed(name string) error {
@@ -28,6 +30,22 @@ func (p *Provider) Inspect(ctx context.Context, l *lab.Lab, rec *lab.Record) (*p
 		return nil, errNotDeployed(l.Name)
 	}
 	insp := &provider.Inspection{Name: rec.Name, Provider: Name, State: rec.State, Mechanisms: rec.Mechanisms}
+	// A node's end of a cross-host link shows the tunnel's veth as its
+	// peer on its host; the peer that matters is the far node.
+	far := map[string]string{}
+	if rec.Topology != nil {
+		for i, l := range rec.Topology.Links {
+			if l.Type != topo.LinkVeth || l.A.Node == "" || l.B.Node == "" {
+				continue
+			}
+			veth, _, _, _ := tunnelNames(rec.Name, i)
+			far[l.A.String()+"|"+veth] = l.B.String() + " (vxlan)"
+			far[l.B.String()+"|"+veth] = l.A.String() + " (vxlan)"
+		}
+		for _, l := range rec.Topology.Links {
+			insp.Links = append(insp.Links, provider.LinkState{Type: l.Type, A: l.A.String(), B: l.B.String()})
+		}
+	}
 	var mu sync.Mutex
 	err = p.connections().ForEach(ctx, st.targets(), Parallel, func(ctx context.Context, c *sshx.Client) error {
 		h := st.host(c.Name())
@@ -43,9 +61,14 @@ func (p *Provider) Inspect(ctx context.Context, l *lab.Lab, rec *lab.Record) (*p
 		defer mu.Unlock()
 		for _, n := range sub.Nodes {
 			n.Namespace = h.Target.Name + ":" + n.Namespace
+			for i := range n.Interfaces {
+				ifc := &n.Interfaces[i]
+				if p, ok := far[n.Name+":"+ifc.Name+"|"+strings.TrimPrefix(ifc.Peer, "host:")]; ok {
+					ifc.Peer = p
+				}
+			}
 			insp.Nodes = append(insp.Nodes, n)
 		}
-		insp.Links = append(insp.Links, sub.Links...)
 		return nil
 	})
 	if err != nil {
