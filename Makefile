@@ -48,8 +48,12 @@ lint: deps
 
 # Unit tests run anywhere; integration tests (root, namespaces) run for real
 # as root and say why they skip otherwise. TBCTL_BIN lets them drive the CLI.
+# The integration tests run after the unit tests, not beside them: several
+# judge timing (a diagnosis's false alarms, a probe's tail delay) and must
+# not share two cores with CPU-bound unit tests.
 test: deps-test containerlab tofu build lint
-	TBCTL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -timeout 10m $$($(GO) list ./... | grep -v /testbed/integration)
+	TBCTL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./testbed/integration/
 
 bench: build deps-bench containerlab
 	bench/deploy-vs-mininet.sh

@@ -234,9 +234,26 @@ func TestRemoteFaultsRevertWhenTheControllerGoes(t *testing.T) {
 		cmd.Wait()
 	}
 
-	_, stderr, code = cli(t, "", nil, "fault", "inject", name, "net.partition", "h1|h3", "--for", "1s")
+	// A partition between nodes on hosts a and c: black holes on both.
+	h3 := nodeAddr(t, name, "h3")
+	pingOK := func(src, dst string) bool {
+		_, _, code := cli(t, "", nil, "exec", name, src, "--", "ping", "-c", "1", "-W", "1", dst)
+		return code == 0
+	}
+	require.True(t, pingOK("h1", h3))
+	cmd := exec.Command(tbctlBin(t), "fault", "inject", name, "net.partition", "h1|h3", "--for", "4s")
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	require.Contains(t, line, "partition/1 applied", line)
+	require.False(t, pingOK("h1", h3), "h1 and h3 are cut")
+	require.True(t, pingOK("h2", h3), "h2 is not")
+	require.NoError(t, cmd.Wait())
+	require.True(t, pingOK("h1", h3), "the partition is reverted on both hosts")
+	_, stderr, code = cli(t, "", nil, "fault", "inject", name, "net.partition", "h1|h9", "--for", "1s")
 	require.Equal(t, 1, code)
-	require.Contains(t, stderr, "its nodes are on hosts a and c")
+	require.Contains(t, stderr, "h9")
 	_, stderr, code = cli(t, "", nil, "fault", "inject", name, "net.loss", "h1:eth1", "percent=10")
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "give --for")
@@ -557,4 +574,14 @@ expect:
 		require.Equal(t, "reverted", f.State, f.Code)
 	}
 	requireNoTraceOnHosts(t, hosts, s.Lab)
+}
+
+// nodeAddr is a node's first data-plane (eth1) IPv4 address.
+func nodeAddr(t *testing.T, labName, node string) string {
+	t.Helper()
+	out, _, code := cli(t, "", nil, "exec", labName, node, "--", "ip", "-4", "-o", "addr", "show", "dev", "eth1")
+	require.Equal(t, 0, code, out)
+	f := strings.Fields(out)
+	require.GreaterOrEqual(t, len(f), 4, out)
+	return strings.Split(f[3], "/")[0]
 }

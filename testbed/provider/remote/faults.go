@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -40,7 +41,7 @@ func (p *Provider) Faults(l *lab.Lab, rec *lab.Record) (fault.Injector, error) {
 	if st == nil {
 		return nil, errNotDeployed(l.Name)
 	}
-	r := &relay{p: p, st: st, topo: rec.Topology, agents: map[string]*faultAgent{}, done: make(chan struct{})}
+	r := &relay{p: p, st: st, topo: rec.Topology, agents: map[string]*faultAgent{}, parts: map[string][]part{}, done: make(chan struct{})}
 	go r.heartbeat()
 	return r, nil
 }
@@ -50,10 +51,12 @@ type relay struct {
 	st   *state
 	topo *topo.Topology
 
-	mu     sync.Mutex
-	agents map[string]*faultAgent // by host
-	done   chan struct{}
-	closed bool
+	mu       sync.Mutex
+	agents   map[string]*faultAgent // by host
+	parts    map[string][]part      // composed faults (partition/N) → their parts
+	composed int
+	done     chan struct{}
+	closed   bool
 }
 
 // faultAgent is one host's `tbctl remote faults` session.
@@ -159,6 +162,9 @@ func (r *relay) Inject(ctx context.Context, code, target string, params map[stri
 		return nil, errkind.User("on the remote provider a fault lasts only while the tbctl that applied it runs (its hosts revert it %s after losing it): give --for, or apply it from an experiment's faults", Deadman)
 	}
 	h, params, err := r.route(code, target, params)
+	if err == errSpansHosts {
+		return r.injectPartition(ctx, target, params)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +187,10 @@ func (r *relay) Inject(ctx context.Context, code, target string, params map[stri
 	}
 	return named(h.Target.Name, rep.Faults)[0], nil
 }
+
+// errSpansHosts says a partition's nodes are on several hosts: the relay
+// composes it from black holes on each.
+var errSpansHosts = errors.New("the fault's nodes are on several hosts")
 
 // injectAnywhere applies a fault on a role instance on the host that
 // runs it: each host is asked in turn, and the one whose engine finds the
@@ -235,6 +245,9 @@ func (r *relay) route(code, target string, params map[string]string) (*hostState
 			return nil, nil, errkind.User("fault %s on %s: %v", code, target, err)
 		}
 		if host != nil && h != host {
+			if code == "net.partition" {
+				return nil, params, errSpansHosts
+			}
 			return nil, nil, errkind.User("fault %s on %s: its nodes are on hosts %s and %s; a fault must stay on one host",
 				code, target, host.Target.Name, h.Target.Name)
 		}
@@ -254,6 +267,9 @@ func (r *relay) route(code, target string, params map[string]string) (*hostState
 // Clear reverts one fault (HOST/ID) or every active fault on every host
 // this relay has applied faults on.
 func (r *relay) Clear(id string) ([]*fault.Fault, error) {
+	if strings.HasPrefix(id, "partition/") {
+		return r.clearComposed(id)
+	}
 	if id != "" {
 		host, hid, ok := strings.Cut(id, "/")
 		h := r.st.host(host)
@@ -268,6 +284,14 @@ func (r *relay) Clear(id string) ([]*fault.Fault, error) {
 	}
 	var out []*fault.Fault
 	var errs []error
+	r.mu.Lock()
+	composed := slices.Sorted(maps.Keys(r.parts))
+	r.mu.Unlock()
+	for _, id := range composed {
+		fs, err := r.clearComposed(id)
+		out = append(out, fs...)
+		errs = append(errs, err)
+	}
 	for _, a := range r.active() {
 		fs, err := r.ask(a, wire.FaultRequest{Op: "clear"})
 		out = append(out, fs...)
