@@ -309,21 +309,30 @@ func (a *analyzer) loop(ctx context.Context, lines <-chan line) {
 			a.wantAll()
 			state = gathering
 		case gathering:
+			if trigger.Kind == diagnose.Slowdown && len(found) > 0 && found[0].Kind == diagnose.Hang {
+				// A hang while a slowdown is being confirmed: the hang
+				// is the incident, from now.
+				trigger, triggerAt, triggerMono = found[0], now, roles.MonotonicNS()
+				a.env.Events.Emit("triggered", map[string]any{"kind": trigger.Kind, "observed_rank": trigger.Rank, "detail": trigger.Detail})
+				continue
+			}
 			if now.Sub(triggerAt) < a.p.Settle {
 				continue
 			}
 			if trigger.Kind == diagnose.Slowdown {
 				// Confirm with collectives that ended after the trigger:
 				// a burst of slow ones that is already over (the host
-				// was busy for a moment) is not a slowdown. Wait for the
-				// slow rank to complete one, up to ConfirmWait.
+				// was busy for a moment) is not a slowdown. Wait until
+				// the slow rank has completed RecentOps of them, up to
+				// ConfirmWait past the settle time, then judge with
+				// those there are.
+				if trigger.Rank >= 0 && trigger.Rank < len(a.ring.Ranks) &&
+					a.ring.Ranks[trigger.Rank].CompletedSince(triggerAt) < a.p.RecentOps && now.Sub(triggerAt) < a.p.Settle+ConfirmWait {
+					continue
+				}
 				confirm := opts
 				confirm.RecentSince = triggerAt
 				found = diagnose.Detect(a.ring, now, confirm)
-				if len(found) == 0 && trigger.Rank >= 0 && trigger.Rank < len(a.ring.Ranks) &&
-					!a.ring.Ranks[trigger.Rank].CompletedSince(triggerAt) && now.Sub(triggerAt) < a.p.Settle+ConfirmWait {
-					continue
-				}
 			}
 			if len(found) == 0 {
 				a.dismissed++

@@ -217,10 +217,13 @@ func baseline(v *RankView, o Options) (base, recent time.Duration, ok bool) {
 	return median(d[max(0, hi-o.BaselineOps):hi]), median(recentD), true
 }
 
-// CompletedSince reports whether the rank completed a collective after t.
-func (v *RankView) CompletedSince(t time.Time) bool {
-	n := len(v.Completions)
-	return n > 0 && v.Completions[n-1].EndUnixNS > t.UnixNano()
+// CompletedSince counts the rank's collectives that ended after t.
+func (v *RankView) CompletedSince(t time.Time) int {
+	n := 0
+	for i := len(v.Completions) - 1; i >= 0 && v.Completions[i].EndUnixNS > t.UnixNano(); i-- {
+		n++
+	}
+	return n
 }
 
 func detectSlow(g *Ring, now time.Time, o Options) (Anomaly, bool) {

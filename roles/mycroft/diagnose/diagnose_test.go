@@ -265,7 +265,7 @@ func TestDetectSlowdownConfirmedAfterTrigger(t *testing.T) {
 	require.Empty(t, Detect(g, time.Now(), confirm), "nothing ended since the trigger: not judged")
 	add(9, 10)
 	require.Empty(t, Detect(g, time.Now(), confirm), "the pace after the trigger is back to normal")
-	require.True(t, g.Ranks[0].CompletedSince(confirm.RecentSince))
+	require.Equal(t, 1, g.Ranks[0].CompletedSince(confirm.RecentSince))
 	add(10, 70)
 	add(11, 70)
 	as := Detect(g, time.Now(), confirm)
