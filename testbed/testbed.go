@@ -181,19 +181,13 @@ func Adopt(ctx context.Context, rec *lab.Record) error {
 	if err := l.Create(rec); err != nil {
 		return errkind.User("%v", err)
 	}
-	if err := impairLinks(ctx, l, rec, rec.Topology, quietProgress{}); err != nil {
+	if err := impairLinks(ctx, l, rec, rec.Topology, provider.NoProgress{}); err != nil {
 		fault.Open(l, rec).Clear("")
 		l.Remove()
 		return err
 	}
 	return nil
 }
-
-type quietProgress struct{}
-
-func (quietProgress) Start(string, int) {}
-func (quietProgress) Add(int)           {}
-func (quietProgress) End(error)         {}
 
 // impairLinks applies the links' static impairments through the fault
 // engine, so they are journaled, verified, served by the same mechanisms as

@@ -88,6 +88,13 @@ type Progress interface {
 	End(err error)
 }
 
+// NoProgress is a Progress that reports nothing.
+type NoProgress struct{}
+
+func (NoProgress) Start(string, int) {}
+func (NoProgress) Add(int)           {}
+func (NoProgress) End(error)         {}
+
 // Stdio is where an executed command's standard streams go.
 type Stdio struct {
 	In       io.Reader

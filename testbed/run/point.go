@@ -67,7 +67,7 @@ func runPoint(ctx context.Context, pl *Plan, i, n int, keep bool, prog Progress)
 	}
 
 	phase("deploy", 0)
-	rec, err := testbed.Deploy(ctx, testbed.DeployOptions{File: filepath.Join(pl.Dir, "topology.yaml"), Provider: pl.Provider, Name: pl.Lab, Progress: quiet{}})
+	rec, err := testbed.Deploy(ctx, testbed.DeployOptions{File: filepath.Join(pl.Dir, "topology.yaml"), Provider: pl.Provider, Name: pl.Lab, Progress: provider.NoProgress{}})
 	if err != nil {
 		pt.fail(err)
 		tl.Emit("lab-failed", map[string]any{"error": err.Error()})
@@ -332,11 +332,3 @@ func waitAll(procs []*instance.Proc, d time.Duration) {
 		}
 	}
 }
-
-type quiet struct{}
-
-func (quiet) Start(string, int) {}
-func (quiet) Add(int)           {}
-func (quiet) End(error)         {}
-
-var _ provider.Progress = quiet{}

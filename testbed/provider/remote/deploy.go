@@ -23,8 +23,10 @@ import (
 )
 
 // Deploy makes the lab on its hosts, as a list of actions each reporting
-// progress: record the hosts, copy tbctl, deploy each host's share, join
-// the hosts' shares with tunnels, read each host's facts.
+// progress: connect to every host, record them (before anything is made
+// there), copy tbctl, then in emulated mode deploy each host's share and
+// join the shares with tunnels, or in physical mode check each host and
+// each cable; last, read each host's facts and clock.
 func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *topo.Topology, prog provider.Progress) error {
 	pl, _, err := p.planFor(t, rec.Name)
 	if err != nil {

@@ -9,11 +9,10 @@ import (
 
 // Exec runs a command in a node through its host's tbctl.
 func (p *Provider) Exec(ctx context.Context, l *lab.Lab, rec *lab.Record, node string, argv []string, stdio provider.Stdio) (int, error) {
-	st, h, err := p.nodeHost(l, node)
+	_, h, err := p.nodeHost(l, node)
 	if err != nil {
 		return -1, err
 	}
-	_ = st
 	c, err := p.connections().Client(ctx, h.Target)
 	if err != nil {
 		return -1, err
