@@ -258,10 +258,7 @@ func TestRemoteFaultsRevertWhenTheControllerGoes(t *testing.T) {
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "give --for")
 
-	_, stderr, code = cli(t, "", nil, "destroy", name)
-	require.Equal(t, 0, code, stderr)
-	requireNoTrace(t, name)
-	requireNoTraceOnHosts(t, hosts, name)
+	destroyRemote(t, hosts, name)
 }
 
 // TestQuickstartOnOpenTofuHosts runs the quickstart on hosts made by
@@ -396,10 +393,7 @@ func TestRemoteDestroyAfterTheControllerIsKilled(t *testing.T) {
 		}), "deploy did not get to %s", after)
 		require.NoError(t, cmd.Process.Kill())
 		cmd.Wait()
-		_, stderr, code := cli(t, "", nil, "destroy", name)
-		require.Equal(t, 0, code, stderr)
-		requireNoTrace(t, name)
-		requireNoTraceOnHosts(t, hosts, name)
+		destroyRemote(t, hosts, name)
 	}
 }
 
@@ -471,10 +465,7 @@ topology:
 	_, stderr, code = cli(t, "", nil, "fault", "inject", name, "net.blackhole", "h3", "dst="+hostGateway(t, hosts[2]), "--for", "5s")
 	require.NotEqual(t, 0, code)
 	require.Contains(t, stderr, "the controller tbctl's SSH session comes from")
-	_, stderr, code = cli(t, "", nil, "destroy", name)
-	require.Equal(t, 0, code, stderr)
-	requireNoTrace(t, name)
-	requireNoTraceOnHosts(t, hosts, name)
+	destroyRemote(t, hosts, name)
 
 	// The quickstart, with both flows and the probe from h1 to h3.
 	out := t.TempDir()
@@ -584,4 +575,14 @@ func nodeAddr(t *testing.T, labName, node string) string {
 	f := strings.Fields(out)
 	require.GreaterOrEqual(t, len(f), 4, out)
 	return strings.Split(f[3], "/")[0]
+}
+
+// destroyRemote destroys a remote lab and checks that nothing of it is
+// left, here or on any host.
+func destroyRemote(t *testing.T, hosts []sshHost, name string) {
+	t.Helper()
+	_, stderr, code := cli(t, "", nil, "destroy", name)
+	require.Equal(t, 0, code, stderr)
+	requireNoTrace(t, name)
+	requireNoTraceOnHosts(t, hosts, name)
 }
