@@ -24,7 +24,7 @@ func newRemoteCmd() *cobra.Command {
 		Short:  "Commands the remote provider runs on its hosts (started by tbctl over SSH)",
 		Hidden: true,
 	}
-	cmd.AddCommand(newRemoteTunnelCmd(), newRemoteRoleCmd(), newRemoteFaultsCmd(), newRemoteAdoptCmd(), newRemoteCollectCmd(), newRemoteFactsCmd(), newRemoteClockCmd())
+	cmd.AddCommand(newRemoteTunnelCmd(), newRemoteRoleCmd(), newRemoteFaultsCmd(), newRemoteAdoptCmd(), newRemoteCollectCmd(), newRemoteFactsCmd(), newRemoteClockCmd(), newRemoteGuardCmd())
 	return cmd
 }
 
@@ -161,6 +161,24 @@ func newRemoteClockCmd() *cobra.Command {
 				}
 			}
 			return in.Err()
+		},
+	}
+}
+
+func newRemoteGuardCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "guard -- ARGS...",
+		Short: "Run tbctl ARGS, and end it with SIGTERM when stdin ends (the controller's session is gone)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			code, err := agent.Guard(args, os.Stdin, os.Stdout)
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				os.Exit(code)
+			}
+			return nil
 		},
 	}
 }

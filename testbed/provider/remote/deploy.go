@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/provider"
@@ -101,7 +104,7 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 			if err := c.WriteFile(file, files[h.Target.Name], 0o644); err != nil {
 				return err
 			}
-			return runHost(ctx, c, HostBin, "deploy", file, "--name", h.Sub, "--provider", "netns", "--quiet")
+			return runGuarded(ctx, c, "deploy", file, "--name", h.Sub, "--provider", "netns", "--quiet")
 		}},
 		{"tunnels between hosts", func(ctx context.Context, c *sshx.Client, h *hostState) error {
 			if len(h.Tunnels) == 0 {
@@ -111,7 +114,7 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 			if err != nil {
 				return err
 			}
-			return runHost(ctx, c, HostBin, "remote", "tunnel", "--spec", string(spec))
+			return runGuarded(ctx, c, "remote", "tunnel", "--spec", string(spec))
 		}},
 		factsStep,
 	}
@@ -122,7 +125,7 @@ func (p *Provider) Deploy(ctx context.Context, l *lab.Lab, rec *lab.Record, t *t
 				if err != nil {
 					return err
 				}
-				return runHost(ctx, c, HostBin, "remote", "adopt", "--record", string(rec))
+				return runGuarded(ctx, c, "remote", "adopt", "--record", string(rec))
 			}},
 			{"check cables", func(ctx context.Context, c *sshx.Client, h *hostState) error {
 				for _, l := range t.Links {
@@ -209,6 +212,32 @@ func runHost(ctx context.Context, c *sshx.Client, argv ...string) error {
 	}
 	if code != 0 {
 		return fmt.Errorf("%s: `%s` exited with %d: %s", c.Name(), strings.Join(argv[1:min(3, len(argv))], " "), code, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// runGuarded runs the host's tbctl with args under `tbctl remote guard`,
+// which ends it (SIGTERM: a deploy then removes what it made) when this
+// session ends, whether ctx ended or this process died.
+func runGuarded(ctx context.Context, c *sshx.Client, args ...string) error {
+	st, err := c.StartStream(append([]string{HostBin, "remote", "guard", "--"}, args...)...)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	stop := context.AfterFunc(ctx, func() { st.Stdin.Close() })
+	defer stop()
+	out, _ := io.ReadAll(st.Stdout)
+	err = st.Session.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var exit *ssh.ExitError
+	if errors.As(err, &exit) {
+		return fmt.Errorf("%s: `tbctl %s` exited with %d: %s", c.Name(), strings.Join(args[:min(2, len(args))], " "), exit.ExitStatus(), strings.TrimSpace(string(out)))
+	}
+	if err != nil {
+		return fmt.Errorf("%s: `tbctl %s`: %w", c.Name(), strings.Join(args[:min(2, len(args))], " "), err)
 	}
 	return nil
 }
