@@ -62,14 +62,18 @@ func Serve(ctx context.Context, in Instance, ready func()) error {
 		Metrics: prometheus.NewRegistry(),
 		ready:   ready,
 	}
+	env.Events.Emit("start", map[string]any{"params": in.Params, "pid": os.Getpid()})
 	if in.MetricsAddr != "" {
+		// Metrics are measurement, not the experiment: an address that is
+		// taken (a host's own namespace is shared) costs the metrics only.
 		stop, err := serveMetrics(in.MetricsAddr, env.Metrics)
 		if err != nil {
-			return err
+			env.Events.Emit("metrics-unavailable", map[string]any{"addr": in.MetricsAddr, "error": err.Error()})
+			fmt.Fprintf(os.Stderr, "metrics: %v; the instance runs without its metrics endpoint\n", err)
+		} else {
+			defer stop()
 		}
-		defer stop()
 	}
-	env.Events.Emit("start", map[string]any{"params": in.Params, "pid": os.Getpid()})
 	err = r.Run(ctx, env, params)
 	status := ExitOK
 	switch {

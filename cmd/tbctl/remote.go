@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tbctl/tbctl/testbed/errkind"
+	"github.com/tbctl/tbctl/testbed/experiment"
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/provider/remote/agent"
 	"github.com/tbctl/tbctl/testbed/provider/remote/facts"
@@ -111,24 +112,25 @@ func newRemoteAdoptCmd() *cobra.Command {
 }
 
 func newRemoteCollectCmd() *cobra.Command {
-	var sub string
-	var interval time.Duration
-	var sources []string
+	var sub, dir, config string
 	cmd := &cobra.Command{
-		Use:   "collect --lab LAB --interval D --sources netdev,qdisc",
-		Short: "Sample this host's share of a lab and stream the samples as JSON lines until stdin ends",
+		Use:   "collect --lab LAB --dir DIR --config JSON",
+		Short: "Run the collectors on this host's share of a lab and stream what they gather as JSON lines until stdin ends",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if interval <= 0 {
-				return errkind.User("--interval must be above 0")
+			var cfg experiment.Collect
+			if err := json.Unmarshal([]byte(config), &cfg); err != nil {
+				return errkind.User("--config: %v", err)
 			}
-			return agent.Collect(cmd.Context(), sub, interval, sources, os.Stdin, os.Stdout)
+			return agent.Collect(cmd.Context(), sub, cfg, dir, os.Stdin, os.Stdout)
 		},
 	}
 	cmd.Flags().StringVar(&sub, "lab", "", "this host's lab")
-	cmd.Flags().DurationVar(&interval, "interval", time.Second, "time between two rounds of samples")
-	cmd.Flags().StringSliceVar(&sources, "sources", agent.HostSources, "what to sample: netdev, qdisc")
+	cmd.Flags().StringVar(&dir, "dir", "", "the directory for this collection's captures")
+	cmd.Flags().StringVar(&config, "config", "", "the experiment's collect section, as JSON")
 	cmd.MarkFlagRequired("lab")
+	cmd.MarkFlagRequired("dir")
+	cmd.MarkFlagRequired("config")
 	return cmd
 }
 

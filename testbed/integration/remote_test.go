@@ -109,6 +109,15 @@ func TestQuickstartOnSSHHostsEmulated(t *testing.T) {
 			require.Contains(t, txBytes, n, "netdev samples of %s from its host", n)
 		}
 		require.Greater(t, txBytes["rl:eth2"], 20e6, "the bottleneck carried the flows (5 s at ~100 Mbit/s)")
+		// The quickstart's other default sources ran on the hosts too:
+		// the nodes' cgroups, and the roles' metrics.
+		seen := metricsSeen(t, filepath.Join(dir, r.Dir))
+		cpu, _ := hasSample(seen, "cgroup/h3//cpu_usage_ns")
+		require.Greater(t, cpu, 1e6, "the sink on h3 used CPU, and its cgroup on host c saw it")
+		for _, p := range []string{"prom/h1/flow1/", "prom/h3/sink3/"} {
+			_, ok := hasSample(seen, p)
+			require.True(t, ok, "no %s samples", p)
+		}
 		requireNoTrace(t, s.Lab)
 		requireNoTraceOnHosts(t, hosts, s.Lab)
 	}
@@ -489,6 +498,18 @@ topology:
 		for _, e := range s.Expectations {
 			require.True(t, e.OK, "%s: %s", r.Label, e.Expect)
 		}
+		// Each host sampled its node's own interfaces, those the
+		// topology names and no other (not eth0, the SSH network), and
+		// its roles' CPU time and metrics.
+		seen := metricsSeen(t, filepath.Join(dir, r.Dir))
+		tx, _ := hasSample(seen, "netdev/rl/eth3/tx_bytes")
+		require.Greater(t, tx, 20e6, "the bottleneck carried the flows")
+		_, eth0 := hasSample(seen, "netdev/h1/eth0/")
+		require.False(t, eth0, "h1's eth0 is not the lab's")
+		cpu, _ := hasSample(seen, "cgroup/h3//cpu_usage_ns")
+		require.Greater(t, cpu, 1e6, "the sink on h3 used CPU, and its cgroup on host c saw it")
+		_, ok := hasSample(seen, "prom/h1/flow1/")
+		require.True(t, ok, "no metrics of flow1")
 		requireNoTraceOnHosts(t, hosts, s.Lab)
 	}
 	// Nothing of tbctl is left on the hosts' interfaces: no qdisc but the default.

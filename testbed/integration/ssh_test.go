@@ -79,7 +79,9 @@ func sshLab(t *testing.T) ([]sshHost, string) {
 			"StrictModes no",
 			"Subsystem sftp internal-sftp",
 		}, "\n")+"\n"), 0o600))
-		out, code := run(t, rec.Name, node, sshd, "-f", cfg, "-E", filepath.Join(hd, "sshd.log"))
+		// A real host has its cgroup hierarchies mounted; a node's fresh
+		// /sys has none, so the host's sshd mounts this machine's again.
+		out, code := run(t, rec.Name, node, "/bin/sh", "-ec", cgroupMounts(t)+"exec "+sshd+` "$@"`, "sh", "-f", cfg, "-E", filepath.Join(hd, "sshd.log"))
 		require.Equal(t, 0, code, "sshd on %s: %s", node, out)
 		pidFile := filepath.Join(hd, "sshd.pid")
 		t.Cleanup(func() { // before the lab's destroy (cleanups run last first)
@@ -212,4 +214,38 @@ func TestSSHTransportAgainstOpenSSH(t *testing.T) {
 	require.ErrorIs(t, err, sshx.ErrUnreachable)
 	require.False(t, errors.Is(err, sshx.ErrAuth))
 	require.Less(t, time.Since(start), 10*time.Second)
+}
+
+// cgroupMounts is a shell script that mounts this machine's cgroup
+// hierarchies again under /sys/fs/cgroup, as they are here: a tmpfs with
+// one mount per cgroup v1 controller set, or the cgroup2 mount.
+func cgroupMounts(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mounts")
+	require.NoError(t, err)
+	var b strings.Builder
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[1], "/sys/fs/cgroup") {
+			continue
+		}
+		switch f[2] {
+		case "tmpfs":
+			fmt.Fprintf(&b, "mount -t tmpfs -o mode=755 tmpfs %s\n", f[1])
+		case "cgroup", "cgroup2":
+			var opts []string
+			for _, o := range strings.Split(f[3], ",") {
+				if o != "rw" && o != "relatime" && o != "ro" {
+					opts = append(opts, o)
+				}
+			}
+			fmt.Fprintf(&b, "mkdir -p %s\n", f[1])
+			if len(opts) > 0 {
+				fmt.Fprintf(&b, "mount -t %s -o %s %s %s\n", f[2], strings.Join(opts, ","), f[2], f[1])
+			} else {
+				fmt.Fprintf(&b, "mount -t %s %s %s\n", f[2], f[2], f[1])
+			}
+		}
+	}
+	return b.String()
 }

@@ -10,9 +10,9 @@ import (
 	"os/exec"
 	"sort"
 	"syscall"
-	"time"
 
 	"github.com/tbctl/tbctl/collectors"
+	"github.com/tbctl/tbctl/testbed/experiment"
 	"github.com/tbctl/tbctl/testbed/fault"
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/topo"
@@ -62,10 +62,22 @@ type FaultRelay interface {
 }
 
 // Sampler is implemented by providers whose nodes are not on this
-// machine: the hosts sample their nodes' kernels (sources such as netdev
-// and qdisc) every interval and stream the samples to write.
+// machine: the hosts run the lab's collectors (testbed/gather) on their
+// nodes as cfg asks, streaming samples to write and timeline events to
+// emit as they come; captures land in dir/captures by the time Stop
+// returns.
 type Sampler interface {
-	Collect(l *lab.Lab, rec *lab.Record, interval time.Duration, sources []string, write func([]collectors.Sample) error) (stop func() error, err error)
+	Collect(l *lab.Lab, rec *lab.Record, cfg experiment.Collect, dir string, write func([]collectors.Sample) error, emit func(kind string, fields map[string]any)) (Collection, error)
+}
+
+// Collection is a lab's collectors at work, wherever they run.
+type Collection interface {
+	// AddInstance puts a started role instance into its node's cgroup
+	// and its metrics endpoint (host:port, "" for none) among the scrape
+	// targets.
+	AddInstance(node, name string, pid int, metricsAddr string)
+	// Stop ends collection and returns what failed.
+	Stop() error
 }
 
 // Process is a role instance started by a Launcher.

@@ -13,6 +13,7 @@ import (
 	"github.com/tbctl/tbctl/testbed"
 	"github.com/tbctl/tbctl/testbed/experiment"
 	"github.com/tbctl/tbctl/testbed/fault"
+	"github.com/tbctl/tbctl/testbed/gather"
 	"github.com/tbctl/tbctl/testbed/instance"
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/provider"
@@ -288,8 +289,8 @@ func startWaves(ctx context.Context, pl *Plan, tl *timeline, col *collection) ([
 				Role: s.Role.Name, Lab: pl.Lab, Node: s.Node, Instance: s.Name,
 				Dir: filepath.Join(pl.Dir, "roles", s.Name), Seed: pl.Seed, Params: s.Params,
 			}
-			if addr := mgmt[s.Node]; addr != "" {
-				in.MetricsAddr = fmt.Sprintf("%s:%d", addr, 9100+ports[s.Node])
+			if mgmt[s.Node] != "" || pl.Exp.Collect.Has("prom") {
+				in.MetricsAddr = gather.MetricsAddr(mgmt[s.Node], ports[s.Node])
 				ports[s.Node]++
 			}
 			pr, err := instance.Launch(l, rec, p, s, in)

@@ -152,8 +152,10 @@ func (*Provider) Start(_ *lab.Lab, _ *lab.Record, node string, _ *exec.Cmd) erro
 func (*Provider) Orphans(context.Context) ([]string, error) { return nil, nil }
 
 var (
-	_ provider.Provider = (*Provider)(nil)
-	_ provider.Launcher = (*Provider)(nil)
+	_ provider.Provider   = (*Provider)(nil)
+	_ provider.Launcher   = (*Provider)(nil)
+	_ provider.FaultRelay = (*Provider)(nil)
+	_ provider.Sampler    = (*Provider)(nil)
 )
 
 // WaitForSSH waits until every host of the inventory completes an SSH

@@ -1,103 +1,67 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"path/filepath"
-	"slices"
-	"time"
+	"sync"
 
 	"github.com/tbctl/tbctl/collectors"
-	"github.com/tbctl/tbctl/collectors/netdev"
-	"github.com/tbctl/tbctl/collectors/qdisc"
 	"github.com/tbctl/tbctl/testbed"
-	"github.com/tbctl/tbctl/testbed/lab"
-	"github.com/tbctl/tbctl/testbed/provider/netns"
-	"github.com/tbctl/tbctl/testbed/topo"
+	"github.com/tbctl/tbctl/testbed/experiment"
+	"github.com/tbctl/tbctl/testbed/gather"
+	"github.com/tbctl/tbctl/testbed/provider/remote/wire"
 )
 
-// HostSources are the collectors that read a host's kernel, which run on
-// the host for a remote lab: interface counters and qdisc statistics.
-var HostSources = []string{"netdev", "qdisc"}
-
-// Collect samples the nodes of the host's lab sub every interval with the
-// sources asked for (of HostSources) and writes each round as one JSON
-// line (a list of collectors.Sample, or {"error": ...} once for a source
-// that fails), until in ends. The controller stamps the samples as they
-// arrive. Nodes of kind host (physical mode) are not sampled.
-func Collect(ctx context.Context, sub string, interval time.Duration, sources []string, in io.Reader, out io.Writer) error {
+// Collect runs the lab's collectors (testbed/gather, as the runner does
+// on the controller for a local lab) on the host's lab sub, with captures
+// in dir/captures, and writes wire.CollectMessage lines to out: Ready once
+// started, then samples and events as they come. It reads
+// wire.CollectInstance lines from in; when in ends (the run is over, or
+// the controller is gone) it stops, which removes the per-node cgroups
+// and closes the captures, and writes what failed and Done.
+func Collect(ctx context.Context, sub string, cfg experiment.Collect, dir string, in io.Reader, out io.Writer) error {
+	var mu sync.Mutex
+	enc := json.NewEncoder(out)
+	send := func(m wire.CollectMessage) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return enc.Encode(m)
+	}
 	_, rec, _, err := testbed.Open(sub)
-	if err != nil {
+	if err == nil {
+		var g *gather.Gatherer
+		g, err = gather.Start(ctx, rec, cfg, filepath.Join(dir, "captures"),
+			func(s []collectors.Sample) error { return send(wire.CollectMessage{Samples: s}) },
+			func(kind string, fields map[string]any) { send(wire.CollectMessage{Event: kind, Fields: fields}) })
+		if err == nil {
+			return serveCollect(g, in, send)
+		}
+	}
+	send(wire.CollectMessage{Error: err.Error()})
+	return err
+}
+
+// serveCollect hands the instances read from in to g until in ends, then
+// stops g.
+func serveCollect(g *gather.Gatherer, in io.Reader, send func(wire.CollectMessage) error) error {
+	if err := send(wire.CollectMessage{Ready: true}); err != nil {
+		g.Stop()
 		return err
 	}
-	var nd []netdev.Node
-	var qd []qdisc.Node
-	for _, n := range rec.Topology.Nodes {
-		if n.Kind == topo.KindHost {
-			continue
-		}
-		ns := filepath.Join(netns.NetnsDir, lab.NamespaceName(rec.Prefix, rec.Name, n.Name))
-		nd = append(nd, netdev.Node{Name: n.Name, NS: ns})
-		qd = append(qd, qdisc.Node{Name: n.Name, NS: ns})
-	}
-	type sampler struct {
-		name   string
-		sample func() ([]collectors.Sample, error)
-	}
-	var samplers []sampler
-	if slices.Contains(sources, "netdev") && len(nd) > 0 {
-		s, err := netdev.Open(nd)
-		if err != nil {
-			return fmt.Errorf("collect interface counters: %w", err)
-		}
-		defer s.Close()
-		samplers = append(samplers, sampler{"interface counters", s.Sample})
-	}
-	if slices.Contains(sources, "qdisc") && len(qd) > 0 {
-		s, err := qdisc.Open(qd)
-		if err != nil {
-			return fmt.Errorf("collect qdisc statistics: %w", err)
-		}
-		defer s.Close()
-		samplers = append(samplers, sampler{"qdisc statistics", s.Sample})
-	}
-	gone := make(chan struct{})
-	go func() {
-		io.Copy(io.Discard, in)
-		close(gone)
-	}()
-	enc := json.NewEncoder(out)
-	failed := map[string]bool{}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		var round []collectors.Sample
-		for _, s := range samplers {
-			samples, err := s.sample()
-			if err != nil {
-				if !failed[s.name] {
-					failed[s.name] = true
-					if err := enc.Encode(map[string]string{"error": fmt.Sprintf("collect %s: %v", s.name, err)}); err != nil {
-						return err
-					}
-				}
-				continue
-			}
-			round = append(round, samples...)
-		}
-		if len(round) > 0 {
-			if err := enc.Encode(round); err != nil {
-				return err
-			}
-		}
-		select {
-		case <-gone:
-			return nil
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		var ci wire.CollectInstance
+		if json.Unmarshal(sc.Bytes(), &ci) == nil {
+			g.AddInstance(ci.Node, ci.Instance, ci.PID, ci.Metrics)
 		}
 	}
+	err := g.Stop()
+	if err != nil {
+		send(wire.CollectMessage{Error: err.Error()})
+	}
+	send(wire.CollectMessage{Done: true})
+	return err
 }

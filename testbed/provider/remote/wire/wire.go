@@ -1,9 +1,13 @@
 // Package wire is what the remote provider on the controller and tbctl on
-// a host say to each other: the tunnels a host makes, and the fault
-// requests and replies of `tbctl remote faults`. It holds types only.
+// a host say to each other: the tunnels a host makes, the fault requests
+// and replies of `tbctl remote faults`, and the messages of `tbctl remote
+// collect`. It holds types only.
 package wire
 
-import "github.com/tbctl/tbctl/testbed/fault"
+import (
+	"github.com/tbctl/tbctl/collectors"
+	"github.com/tbctl/tbctl/testbed/fault"
+)
 
 // Tunnel is one end of a link between nodes on two hosts: a veth from the
 // node to the host (Veth), bridged to a VXLAN device (VXLAN) that reaches
@@ -32,4 +36,27 @@ type FaultRequest struct {
 type FaultReply struct {
 	Faults []*fault.Fault `json:"faults,omitempty"`
 	Error  string         `json:"error,omitempty"`
+}
+
+// CollectInstance is one line the controller sends to `tbctl remote
+// collect`: a role instance started on the host, to put in its node's
+// cgroup and scrape.
+type CollectInstance struct {
+	Node     string `json:"node"`
+	Instance string `json:"instance"`
+	PID      int    `json:"pid"`
+	Metrics  string `json:"metrics,omitempty"` // host:port, "" for none
+}
+
+// CollectMessage is one line `tbctl remote collect` writes: first Ready
+// (or Error when it could not start), then samples and timeline events as
+// they come, and, once its stdin has ended and it has stopped, Error for
+// what failed and Done.
+type CollectMessage struct {
+	Ready   bool                `json:"ready,omitempty"`
+	Samples []collectors.Sample `json:"samples,omitempty"`
+	Event   string              `json:"event,omitempty"`
+	Fields  map[string]any      `json:"fields,omitempty"`
+	Error   string              `json:"error,omitempty"`
+	Done    bool                `json:"done,omitempty"`
 }
