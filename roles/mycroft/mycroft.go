@@ -75,19 +75,20 @@ import (
 
 // Params are the mycroft role's parameters.
 type Params struct {
-	Rank          int           `param:"rank" help:"this instance's rank, 0 .. ranks-1"`
-	Ranks         int           `param:"ranks" help:"number of ranks in the ring (one instance each)"`
-	Next          string        `param:"next" ref:"node" help:"the node running rank+1 (mod ranks); needed when ranks > 1"`
-	Port          int           `param:"port" help:"TCP port this rank listens on for rank-1"`
-	NextPort      int           `param:"next_port" help:"TCP port rank+1 listens on (0: the same as port; set it only when ranks share an address)"`
-	Size          int           `param:"size" help:"bytes of the AllReduce buffer (float32, a multiple of 4)"`
-	Compute       time.Duration `param:"compute" help:"CPU time of the compute phase of each iteration (busy loop; 0: none)"`
-	Iterations    int           `param:"iterations" help:"iterations to run (0: until the instance is stopped)"`
-	Channels      int           `param:"channels" help:"parallel TCP connections to each neighbour"`
-	Chunk         int           `param:"chunk" help:"largest chunk in bytes that the ring moves at once"`
-	Trace         bool          `param:"trace" help:"write Mycroft-style trace records to trace.jsonl"`
-	TraceInterval time.Duration `param:"trace_interval" help:"period of the per-channel state snapshots while an AllReduce is in flight (0: completion records only)"`
-	TracePort     int           `param:"trace_port" help:"TCP port serving the trace records live to the mycroft-analyzer role (0: none)"`
+	Rank           int           `param:"rank" help:"this instance's rank, 0 .. ranks-1"`
+	Ranks          int           `param:"ranks" help:"number of ranks in the ring (one instance each)"`
+	Next           string        `param:"next" ref:"node" help:"the node running rank+1 (mod ranks); needed when ranks > 1"`
+	Port           int           `param:"port" help:"TCP port this rank listens on for rank-1"`
+	NextPort       int           `param:"next_port" help:"TCP port rank+1 listens on (0: the same as port; set it only when ranks share an address)"`
+	Size           int           `param:"size" help:"bytes of the AllReduce buffer (float32, a multiple of 4)"`
+	Compute        time.Duration `param:"compute" help:"CPU time of the compute phase of each iteration (busy loop; 0: none)"`
+	Iterations     int           `param:"iterations" help:"iterations to run (0: until the instance is stopped)"`
+	Channels       int           `param:"channels" help:"parallel TCP connections to each neighbour"`
+	Chunk          int           `param:"chunk" help:"largest chunk in bytes that the ring moves at once"`
+	Trace          bool          `param:"trace" help:"write Mycroft-style trace records to trace.jsonl"`
+	TraceInterval  time.Duration `param:"trace_interval" help:"period of the per-channel state snapshots while an AllReduce is in flight (0: completion records only)"`
+	TracePort      int           `param:"trace_port" help:"TCP port serving the trace records live to the mycroft-analyzer role (0: none)"`
+	TraceAlternate bool          `param:"trace_alternate" help:"for measuring tracing's cost: trace only even iterations, so traced and untraced ones alternate within one run (series.jsonl marks the traced ones)"`
 }
 
 // DefaultPort is the port ranks listen on unless port says otherwise.
@@ -159,6 +160,9 @@ func (p *Params) check() error {
 	if p.TraceInterval < 0 {
 		bad("trace_interval must not be negative, got %s", p.TraceInterval)
 	}
+	if p.TraceAlternate && !p.Trace {
+		bad("trace_alternate needs trace true")
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("mycroft: %s", strings.Join(errs, "; "))
 	}
@@ -220,6 +224,7 @@ type point struct {
 	AlgBW       float64 `json:"algbw_gbps"`
 	BusBW       float64 `json:"busbw_gbps"`
 	Mismatches  int64   `json:"mismatches"`
+	Traced      bool    `json:"traced,omitempty"` // with trace_alternate: this iteration was traced
 }
 
 func run(ctx context.Context, env *roles.Env, params any) error {
@@ -313,8 +318,12 @@ func run(ctx context.Context, env *roles.Env, params any) error {
 		if !busy(ctx, p.Compute) {
 			break
 		}
+		itr := tr
+		if p.TraceAlternate && i%2 == 1 {
+			itr = nil
+		}
 		a0 := time.Now()
-		err := collective.AllReduce(ctx, p.Rank, p.Ranks, data, ring, opts, tr)
+		err := collective.AllReduce(ctx, p.Rank, p.Ranks, data, ring, opts, itr)
 		a1 := time.Now()
 		if err != nil {
 			if ctx.Err() == nil {
@@ -345,7 +354,8 @@ func run(ctx context.Context, env *roles.Env, params any) error {
 		m.arTime.Observe(ar.Seconds())
 		m.busbw.Set(busbw)
 		enc.Encode(point{Iter: i, T: round3(a1.Sub(start).Seconds()), IterMS: round3(ms(it)), ComputeMS: round3(ms(comp)),
-			AllReduceMS: round3(ms(ar)), AlgBW: sig4(algbw / 1e9), BusBW: sig4(busbw / 1e9), Mismatches: bad})
+			AllReduceMS: round3(ms(ar)), AlgBW: sig4(algbw / 1e9), BusBW: sig4(busbw / 1e9), Mismatches: bad,
+			Traced: p.TraceAlternate && itr != nil})
 	}
 	elapsed := time.Since(start)
 	ring.Close()

@@ -190,6 +190,23 @@ func TestRingCompletes(t *testing.T) {
 	}
 }
 
+// With trace_alternate, even iterations are traced and odd ones are
+// not, on every rank alike; series.jsonl says which.
+func TestTraceAlternate(t *testing.T) {
+	const iters = 5
+	res := ring(t, 3, func(int) map[string]any { return map[string]any{"iterations": iters, "trace_alternate": true} }, nil)
+	for r, x := range res {
+		require.NoError(t, x.err, "rank %d", r)
+		series := readLines(t, filepath.Join(x.dir, "series.jsonl"))
+		require.Len(t, series, iters)
+		for i, l := range series {
+			assert.Equal(t, i%2 == 0, l["traced"] == true, "rank %d iteration %d", r, i)
+		}
+		comp := of(readLines(t, filepath.Join(x.dir, "trace.jsonl")), "completion")
+		require.Len(t, comp, 3, "rank %d: iterations 0, 2 and 4 traced", r)
+	}
+}
+
 func TestStopUntilDuration(t *testing.T) {
 	before := runtime.NumGoroutine()
 	t0 := time.Now()
@@ -345,6 +362,7 @@ func TestBadParams(t *testing.T) {
 	err = roles.Serve(context.Background(), roles.Instance{Role: "mycroft", Dir: dir, Params: map[string]any{
 		"rank": 3, "ranks": 3, "port": 70000, "size": 10, "channels": 0, "chunk": 2,
 		"compute": "-1s", "iterations": -1, "trace_interval": "-5ms", "next_port": -1, "trace_port": 70000,
+		"trace": false, "trace_alternate": true,
 	}}, nil)
 	require.Error(t, err)
 	for _, want := range []string{
@@ -359,6 +377,7 @@ func TestBadParams(t *testing.T) {
 		"chunk must be between 4 bytes",
 		"trace_interval must not be negative",
 		"trace_port 70000 must be 0 or a port",
+		"trace_alternate needs trace true",
 	} {
 		assert.Contains(t, err.Error(), want)
 	}
