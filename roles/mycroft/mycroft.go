@@ -88,7 +88,7 @@ type Params struct {
 	Trace          bool          `param:"trace" help:"write Mycroft-style trace records to trace.jsonl"`
 	TraceInterval  time.Duration `param:"trace_interval" help:"period of the per-channel state snapshots while an AllReduce is in flight (0: completion records only)"`
 	TracePort      int           `param:"trace_port" help:"TCP port serving the trace records live to the mycroft-analyzer role (0: none)"`
-	TraceAlternate bool          `param:"trace_alternate" help:"for measuring tracing's cost: trace only even iterations, so traced and untraced ones alternate within one run (series.jsonl marks the traced ones)"`
+	TraceAlternate bool          `param:"trace_alternate" help:"for measuring tracing's cost: trace one iteration of each pair (2k, 2k+1), which one drawn from the run's seed, so traced and untraced ones alternate within one run (series.jsonl marks the traced ones)"`
 }
 
 // DefaultPort is the port ranks listen on unless port says otherwise.
@@ -319,7 +319,7 @@ func run(ctx context.Context, env *roles.Env, params any) error {
 			break
 		}
 		itr := tr
-		if p.TraceAlternate && i%2 == 1 {
+		if p.TraceAlternate && !tracedInPair(env.Seed, i) {
 			itr = nil
 		}
 		a0 := time.Now()
@@ -417,6 +417,21 @@ func run(ctx context.Context, env *roles.Env, params any) error {
 		return ctx.Err()
 	}
 	return errors.Join(werrs...)
+}
+
+// tracedInPair reports whether iteration i is traced under
+// trace_alternate: one iteration of each pair (2k, 2k+1), which one drawn
+// from seed, alike on every rank of the run. Drawing it, rather than
+// tracing even iterations, cancels whatever an iteration's position does
+// to its time (a run that traced nothing found its even iterations 0.7%
+// slower than their odd neighbours).
+func tracedInPair(seed int64, i int) bool {
+	// SplitMix64 of the seed and the pair's number.
+	z := uint64(seed) + uint64(i/2+1)*0x9E3779B97F4A7C15
+	z = (z ^ z>>30) * 0xBF58476D1CE4E5B9
+	z = (z ^ z>>27) * 0x94D049BB133111EB
+	z ^= z >> 31
+	return int(z&1) == i%2
 }
 
 // The buffers cycle through 8 values: rank's element j in iteration iter

@@ -190,21 +190,53 @@ func TestRingCompletes(t *testing.T) {
 	}
 }
 
-// With trace_alternate, even iterations are traced and odd ones are
-// not, on every rank alike; series.jsonl says which.
+// With trace_alternate, one iteration of each pair is traced, the same
+// on every rank; series.jsonl says which.
 func TestTraceAlternate(t *testing.T) {
-	const iters = 5
+	const iters = 6
 	res := ring(t, 3, func(int) map[string]any { return map[string]any{"iterations": iters, "trace_alternate": true} }, nil)
+	var want []bool
 	for r, x := range res {
 		require.NoError(t, x.err, "rank %d", r)
 		series := readLines(t, filepath.Join(x.dir, "series.jsonl"))
 		require.Len(t, series, iters)
-		for i, l := range series {
-			assert.Equal(t, i%2 == 0, l["traced"] == true, "rank %d iteration %d", r, i)
+		var got []bool
+		for _, l := range series {
+			got = append(got, l["traced"] == true)
 		}
+		for k := 0; k < iters; k += 2 {
+			assert.NotEqual(t, got[k], got[k+1], "rank %d: one of iterations %d and %d is traced", r, k, k+1)
+		}
+		if want == nil {
+			want = got
+		}
+		assert.Equal(t, want, got, "rank %d traced other iterations than rank 0", r)
 		comp := of(readLines(t, filepath.Join(x.dir, "trace.jsonl")), "completion")
-		require.Len(t, comp, 3, "rank %d: iterations 0, 2 and 4 traced", r)
+		require.Len(t, comp, iters/2, "rank %d", r)
 	}
+}
+
+// tracedInPair varies which iteration of a pair is traced, with the seed
+// and along the run.
+func TestTracedInPair(t *testing.T) {
+	for _, seed := range []int64{1, 2, 42} {
+		first := 0
+		for k := 0; k < 1000; k++ {
+			a, b := tracedInPair(seed, 2*k), tracedInPair(seed, 2*k+1)
+			require.NotEqual(t, a, b)
+			if a {
+				first++
+			}
+		}
+		assert.InDelta(t, 500, first, 60, "seed %d: the first of a pair is traced about half the time", seed)
+	}
+	same := 0
+	for k := 0; k < 1000; k++ {
+		if tracedInPair(1, 2*k) == tracedInPair(2, 2*k) {
+			same++
+		}
+	}
+	assert.InDelta(t, 500, same, 60, "seeds 1 and 2 draw apart")
 }
 
 func TestStopUntilDuration(t *testing.T) {
