@@ -9,8 +9,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/tbctl/tbctl/collectors/pcap"
 )
 
 // metricsSeen reads a run's metrics.jsonl: the largest value of each
@@ -94,19 +92,7 @@ roles:
 	tx, _ := hasSample(seen, "netdev/a/eth1/tx_bytes")
 	require.Greater(t, tx, 1e6, "the flow crossed the tunnel")
 
-	packets, ifaces, err := pcap.ReadFile(filepath.Join(dir, "captures", "b-eth1.pcapng"))
-	require.NoError(t, err)
-	require.Len(t, ifaces, 1)
-	require.Equal(t, "eth1", ifaces[0].Name)
-	require.Len(t, packets, 2000, "the capture stops at max_packets")
-	var tcp int
-	for _, p := range packets {
-		require.LessOrEqual(t, len(p.Data), 80)
-		if len(p.Data) >= 34 && p.Data[12] == 0x08 && p.Data[13] == 0x00 && p.Data[23] == 6 {
-			tcp++
-		}
-	}
-	require.Greater(t, tcp, 1000, "the flow's TCP packets are in the capture")
+	requireFlowCapture(t, filepath.Join(dir, "captures", "b-eth1.pcapng"), "eth1", 80, 2000)
 	events, err := os.ReadFile(filepath.Join(dir, "events.jsonl"))
 	require.NoError(t, err)
 	require.Contains(t, string(events), `"reason":"max-packets"`)
