@@ -22,6 +22,11 @@
 #          than ranks the links share the CPUs, and iperf3 shares them too.
 #   pair:  h1 -> h2 alone, the rate one link reaches with the machine to
 #          itself (reported for context).
+#   go:    every ring link at once with bench/gostream, the plainest Go
+#          program that writes to the right neighbour while reading from
+#          the left through Go's net package, walking a buffer of SIZE in
+#          512 KiB chunks (reported for context: it is what Go's TCP path
+#          itself reaches here, without the collective's work).
 # Each run's busbw is also set against the iperf3 ring run just before it
 # (the machine's speed drifts between runs; neighbours share it), and the
 # median of those ratios is reported. SECONDS (default 5) and TBCTL (default bin/tbctl) come from the
@@ -124,6 +129,20 @@ iperf_ring() {
 	awk '{s+=$1} END {print s/NR}' "$work/links" >"$work/last"
 }
 
+# go_ring: bench/gostream on every ring link at once; the mean across
+# links of what each node received.
+go_ring() {
+	local k pids=""
+	for k in $(seq 1 "$RANKS"); do
+		"$tbctl" exec "$lab" "h$k" -- timeout $((SECS + 30)) "$work/gostream" -listen :7700 \
+			-right "${addrs[$((k % RANKS + 1))]}:7700" -t "${SECS}s" -size "$SIZE" >"$work/go$k.out" 2>&1 &
+		pids="$pids $!"
+	done
+	for k in $pids; do wait "$k" || { cat "$work"/go*.out >&2; exit 1; }; done
+	for k in $(seq 1 "$RANKS"); do awk '{print $2}' "$work/go$k.out"; done >"$work/links"
+	awk '{s+=$1} END {print s/NR}' "$work/links" >"$work/last"
+}
+
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 ring_run() {
@@ -142,22 +161,27 @@ ring_run() {
 	median <"$work/ranks" >"$work/last"
 }
 
+CGO_ENABLED=0 "${GO:-scripts/go.sh}" build -o "$work/gostream" ./bench/gostream || { echo "bench: cannot build bench/gostream (set GO)" >&2; exit 2; }
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), $("$tbctl" version)"
 echo "iperf3: $(iperf3 --version | head -1); tcp congestion control: $(cat /proc/sys/net/ipv4/tcp_congestion_control)"
 echo "ring: $RANKS ranks, size $SIZE B, channels 2, $ITERS iterations, compute 0, trace off; iperf3: 1 stream per link, ${SECS}s"
-: >"$work/ipr"; : >"$work/ipp"; : >"$work/ring"; : >"$work/ratio"
+: >"$work/ipr"; : >"$work/ipp"; : >"$work/gor"; : >"$work/ring"; : >"$work/ratio"
 for i in $(seq "$RUNS"); do
 	iperf_ring; cat "$work/last" >>"$work/ipr"
 	printf 'run %d  iperf3 every ring link at once %6.3f GB/s per link (%s)\n' "$i" "$(cat "$work/last")" "$(cat "$work/detail")"
 	iperf_pair; cat "$work/last" >>"$work/ipp"
 	printf 'run %d  iperf3 h1 -> h2 alone          %6.3f GB/s\n' "$i" "$(cat "$work/last")"
+	go_ring; cat "$work/last" >>"$work/gor"
+	printf 'run %d  plain Go stream, ring links     %6.3f GB/s per link\n' "$i" "$(cat "$work/last")"
 	ring_run; cat "$work/last" >>"$work/ring"
 	echo "100 * $(cat "$work/last") / $(tail -n 1 "$work/ipr")" | bc -l >>"$work/ratio"
 	printf 'run %d  mycroft busbw                  %6.3f GB/s (median across ranks; %s)\n' "$i" "$(cat "$work/last")" "$(cat "$work/detail")"
 done
-ipr=$(median <"$work/ipr"); ipp=$(median <"$work/ipp"); ring=$(median <"$work/ring"); ratio=$(median <"$work/ratio")
+ipr=$(median <"$work/ipr"); ipp=$(median <"$work/ipp"); gor=$(median <"$work/gor"); ring=$(median <"$work/ring"); ratio=$(median <"$work/ratio")
 printf 'ring AllReduce, %d ranks on one bridge, medians of %d runs:\n' "$RANKS" "$RUNS"
 printf '  iperf3, every ring link at once: %.3f GB/s per link; mycroft busbw %.3f GB/s = %.1f%% of it (target: at least 80%%)\n' \
 	"$ipr" "$ring" "$(echo "100 * $ring / $ipr" | bc -l)"
 printf '  each run against the iperf3 ring run just before it: median %.1f%% (runs: %s)\n' "$ratio" "$(awk '{printf "%.1f%% ", $1}' "$work/ratio")"
 printf '  iperf3, one link alone:          %.3f GB/s; mycroft busbw = %.1f%% of it\n' "$ipp" "$(echo "100 * $ring / $ipp" | bc -l)"
+printf '  plain Go stream, every ring link at once: %.3f GB/s per link = %.1f%% of iperf3; mycroft busbw = %.1f%% of it\n' \
+	"$gor" "$(echo "100 * $gor / $ipr" | bc -l)" "$(echo "100 * $ring / $gor" | bc -l)"
