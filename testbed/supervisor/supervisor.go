@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/tbctl/tbctl/roles"
+	"github.com/tbctl/tbctl/testbed/gather"
 	"github.com/tbctl/tbctl/testbed/instance"
 	"github.com/tbctl/tbctl/testbed/lab"
 	"github.com/tbctl/tbctl/testbed/provider"
@@ -212,7 +213,7 @@ func (s *server) start(ctx context.Context, p provider.Provider, rec *lab.Record
 			spec := specs[name]
 			in := roles.Instance{Role: spec.Role.Name, Lab: rec.Name, Node: spec.Node, Instance: name, Dir: s.lab.Path("roles", name), Seed: 1, Params: spec.Params}
 			if addr := mgmt[spec.Node]; addr != "" {
-				in.MetricsAddr = fmt.Sprintf("%s:%d", addr, 9100+ports[spec.Node])
+				in.MetricsAddr = gather.MetricsAddr(addr, ports[spec.Node])
 				ports[spec.Node]++
 			}
 			pr, err := instance.Launch(s.lab, rec, p, spec, in)
