@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"runtime"
 	"sync"
@@ -413,4 +414,51 @@ func TestConnectRejectsWrongPeer(t *testing.T) {
 	ln.Close()
 	ln1.Close()
 	settleGoroutines(t, before)
+}
+
+// Recv raises the socket's receive low-water mark to the bytes it still
+// needs; it must lower it again as they arrive, or a chunk whose last
+// bytes are fewer than the mark (the sender then waits for an
+// acknowledgement and sends nothing more) would never wake the reader.
+func TestRecvWakesForTheLastBytes(t *testing.T) {
+	ts := tcpRing(t, 2, 1)
+	defer closeAll(ts)
+	recv := func(n int) ([]byte, error) {
+		b := make([]byte, n)
+		done := make(chan error, 1)
+		go func() { done <- ts[1].Recv(0, b) }()
+		select {
+		case err := <-done:
+			return b, err
+		case <-time.After(5 * time.Second):
+			ts[1].Abort()
+			<-done
+			return nil, errors.New("Recv still waiting 5 s after its last bytes were sent")
+		}
+	}
+	data := make([]byte, 256<<10)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	// The first part arrives alone, the rest 50 ms later.
+	go func() {
+		ts[0].Send(0, data[:1000])
+		time.Sleep(50 * time.Millisecond)
+		ts[0].Send(0, data[1000:])
+	}()
+	got, err := recv(len(data))
+	require.NoError(t, err)
+	assert.Equal(t, data, got)
+	// A small read after a large one: the mark must come down to it.
+	go ts[0].Send(0, data[:10])
+	got, err = recv(10)
+	require.NoError(t, err)
+	assert.Equal(t, data[:10], got)
+	// A sender that goes away mid-chunk fails the read.
+	go func() {
+		ts[0].Send(0, data[:100])
+		ts[0].Close()
+	}()
+	_, err = recv(1000)
+	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
 }
