@@ -25,8 +25,10 @@
 #   go:    every ring link at once with bench/gostream, the plainest Go
 #          program that writes to the right neighbour while reading from
 #          the left through Go's net package, walking a buffer of SIZE in
-#          512 KiB chunks (reported for context: it is what Go's TCP path
-#          itself reaches here, without the collective's work).
+#          512 KiB chunks with Go's defaults (reported for context: it is
+#          what Go's default TCP path reaches here, without the
+#          collective's work and without the receive low-water mark its
+#          transport sets).
 # Each run's busbw is also set against the iperf3 ring run just before it
 # (the machine's speed drifts between runs; neighbours share it), and the
 # median of those ratios is reported. SECONDS (default 5) and TBCTL (default bin/tbctl) come from the

@@ -2,12 +2,13 @@
 // plainest Go program that moves bytes around a ring. It listens for its
 // left neighbour, dials its right one, then for a fixed time writes
 // chunks to the right (walking a buffer as large as the AllReduce's)
-// while reading from the left, through Go's net package as the
-// collective's TCP transport does, and prints what it sent and received
-// in GB/s. It does no reduction, no acknowledgement and has no
-// dependencies between the two directions: what separates it from iperf3
-// is Go's own TCP path, and what separates the ring from it is the
-// collective's work.
+// while reading from the left, through Go's net package with its
+// defaults, and prints what it sent and received in GB/s. It does no
+// reduction, no acknowledgement and has no dependencies between the two
+// directions: what separates it from iperf3 is Go's default TCP path.
+// The collective's transport differs from it by its work (reduction,
+// acknowledgements, dependencies between steps) and by one tuning, the
+// receive low-water mark (SO_RCVLOWAT) its reads set.
 package main
 
 import (
