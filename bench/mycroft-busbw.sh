@@ -10,8 +10,10 @@
 # bridge. Each mycroft run is `tbctl run` of an experiment generating that
 # topology, instance rK running mycroft on h(K+1) with next = the following
 # host (wrapping): 64 MiB buffer, no compute, 2 channels, 20 iterations,
-# tracing off; its figure is the median across ranks of each rank's
-# summary busbw_p50_gbps (nccl-tests' busbw, GB/s = 1e9 B/s). busbw is the
+# tracing off, once with the role's defaults and once with recv_lowat
+# (each read waits for the rest of its chunk: one wakeup per chunk); its
+# figure is the median across ranks of each rank's summary busbw_p50_gbps
+# (nccl-tests' busbw, GB/s = 1e9 B/s). busbw is the
 # rate every ring link carries while all of them carry it at once, so it is
 # set against two iperf3 figures, both in a lab deployed with `tbctl
 # deploy` from `tbctl topo gen single`, from end.sum_received of `iperf3 -c
@@ -66,7 +68,8 @@ command -v jq >/dev/null || { echo "bench: jq missing" >&2; exit 2; }
 
 # The experiment: a ring over h1..hRANKS. 20 iterations of 64 MiB take a
 # few seconds; the runner waits out the whole duration, so keep it modest.
-{
+# ring_yaml EXTRA: the experiment, EXTRA added to every rank's params.
+ring_yaml() {
 	cat <<EOT
 name: mycroft-bw
 claim: the ring AllReduce's bus bandwidth reaches 80% of iperf3's between the same nodes
@@ -76,9 +79,11 @@ collect: {interval: off}
 roles:
 EOT
 	for k in $(seq 0 $((RANKS - 1))); do
-		echo "  r$k: {role: mycroft, node: h$((k + 1)), params: {rank: $k, ranks: $RANKS, next: h$(((k + 1) % RANKS + 1)), size: $SIZE, compute: 0s, channels: 2, iterations: $ITERS, trace: false}}"
+		echo "  r$k: {role: mycroft, node: h$((k + 1)), params: {rank: $k, ranks: $RANKS, next: h$(((k + 1) % RANKS + 1)), size: $SIZE, compute: 0s, channels: 2, iterations: $ITERS, trace: false$1}}"
 	done
-} >"$work/ring.yaml"
+}
+ring_yaml "" >"$work/ring.yaml"
+ring_yaml ", recv_lowat: true" >"$work/ring-lowat.yaml"
 
 addr() { "$tbctl" exec "$lab" "$1" -- ip -4 -o addr show dev eth1 | awk '{sub(/\/.*/, "", $4); print $4; exit}'; }
 
@@ -147,9 +152,10 @@ go_ring() {
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
+# ring_run YAML: one mycroft run.
 ring_run() {
 	rm -rf "$work/runs"
-	"$tbctl" run "$work/ring.yaml" --out "$work/runs" --quiet >"$work/run.log" 2>&1 ||
+	"$tbctl" run "$1" --out "$work/runs" --quiet >"$work/run.log" 2>&1 ||
 		{ cat "$work/run.log" >&2; tail -n 5 "$work"/runs/mycroft-bw/*/roles/*/stderr.log >&2 2>/dev/null; exit 1; }
 	local d k
 	d=$(echo "$work"/runs/mycroft-bw/*/)
@@ -167,7 +173,7 @@ CGO_ENABLED=0 "${GO:-scripts/go.sh}" build -o "$work/gostream" ./bench/gostream 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), $("$tbctl" version)"
 echo "iperf3: $(iperf3 --version | head -1); tcp congestion control: $(cat /proc/sys/net/ipv4/tcp_congestion_control)"
 echo "ring: $RANKS ranks, size $SIZE B, channels 2, $ITERS iterations, compute 0, trace off; iperf3: 1 stream per link, ${SECS}s"
-: >"$work/ipr"; : >"$work/ipp"; : >"$work/gor"; : >"$work/ring"; : >"$work/ratio"
+: >"$work/ipr"; : >"$work/ipp"; : >"$work/gor"; : >"$work/ring"; : >"$work/ratio"; : >"$work/lring"; : >"$work/lratio"
 for i in $(seq "$RUNS"); do
 	iperf_ring; cat "$work/last" >>"$work/ipr"
 	printf 'run %d  iperf3 every ring link at once %6.3f GB/s per link (%s)\n' "$i" "$(cat "$work/last")" "$(cat "$work/detail")"
@@ -175,15 +181,21 @@ for i in $(seq "$RUNS"); do
 	printf 'run %d  iperf3 h1 -> h2 alone          %6.3f GB/s\n' "$i" "$(cat "$work/last")"
 	go_ring; cat "$work/last" >>"$work/gor"
 	printf 'run %d  plain Go stream, ring links     %6.3f GB/s per link\n' "$i" "$(cat "$work/last")"
-	ring_run; cat "$work/last" >>"$work/ring"
+	ring_run "$work/ring.yaml"; cat "$work/last" >>"$work/ring"
 	echo "100 * $(cat "$work/last") / $(tail -n 1 "$work/ipr")" | bc -l >>"$work/ratio"
 	printf 'run %d  mycroft busbw                  %6.3f GB/s (median across ranks; %s)\n' "$i" "$(cat "$work/last")" "$(cat "$work/detail")"
+	ring_run "$work/ring-lowat.yaml"; cat "$work/last" >>"$work/lring"
+	echo "100 * $(cat "$work/last") / $(tail -n 1 "$work/ipr")" | bc -l >>"$work/lratio"
+	printf 'run %d  mycroft busbw, recv_lowat      %6.3f GB/s (median across ranks; %s)\n' "$i" "$(cat "$work/last")" "$(cat "$work/detail")"
 done
 ipr=$(median <"$work/ipr"); ipp=$(median <"$work/ipp"); gor=$(median <"$work/gor"); ring=$(median <"$work/ring"); ratio=$(median <"$work/ratio")
+lring=$(median <"$work/lring"); lratio=$(median <"$work/lratio")
 printf 'ring AllReduce, %d ranks on one bridge, medians of %d runs:\n' "$RANKS" "$RUNS"
 printf '  iperf3, every ring link at once: %.3f GB/s per link; mycroft busbw %.3f GB/s = %.1f%% of it (target: at least 80%%)\n' \
 	"$ipr" "$ring" "$(echo "100 * $ring / $ipr" | bc -l)"
 printf '  each run against the iperf3 ring run just before it: median %.1f%% (runs: %s)\n' "$ratio" "$(awk '{printf "%.1f%% ", $1}' "$work/ratio")"
+printf '  with recv_lowat: mycroft busbw %.3f GB/s = %.1f%% of iperf3; against the run before it: median %.1f%% (runs: %s)\n' \
+	"$lring" "$(echo "100 * $lring / $ipr" | bc -l)" "$lratio" "$(awk '{printf "%.1f%% ", $1}' "$work/lratio")"
 printf '  iperf3, one link alone:          %.3f GB/s; mycroft busbw = %.1f%% of it\n' "$ipp" "$(echo "100 * $ring / $ipp" | bc -l)"
 printf '  plain Go stream, every ring link at once: %.3f GB/s per link = %.1f%% of iperf3; mycroft busbw = %.1f%% of it\n' \
 	"$gor" "$(echo "100 * $gor / $ipr" | bc -l)" "$(echo "100 * $ring / $gor" | bc -l)"

@@ -46,6 +46,12 @@ type TCPOptions struct {
 	// the kernel's autotuning, which reached a higher bus bandwidth in
 	// bench/mycroft-busbw.sh than a fixed 4 MiB.
 	SocketBuffer int
+	// RecvLowat makes Recv wake once per chunk instead of at every
+	// arriving segment (see Recv). It raises the bus bandwidth where the
+	// links are bound by the CPU and every rank keeps streaming, and adds
+	// jitter to collectives when ranks that share CPUs also compute
+	// between them (docs/benchmarks.md).
+	RecvLowat bool
 }
 
 func (o TCPOptions) control(_, _ string, c syscall.RawConn) error {
@@ -88,6 +94,7 @@ type TCP struct {
 	rank, n     int
 	right, left []*net.TCPConn
 	ackOut      [][4]byte // per channel, used by the receiving goroutine
+	recvLowat   bool
 	lowat       []int     // per channel, SO_RCVLOWAT last set on left[ch]; used by the receiving goroutine
 	ackIn       [][4]byte // per channel, used by the acknowledgement reader
 	closeOnce   sync.Once
@@ -99,7 +106,7 @@ type TCP struct {
 // each hello. It returns once all 2*Channels connections are up.
 func Connect(ctx context.Context, ln *net.TCPListener, rank, n int, rightAddr string, o TCPOptions) (*TCP, error) {
 	nc := max(1, o.Channels)
-	t := &TCP{rank: rank, n: n, ackOut: make([][4]byte, nc), ackIn: make([][4]byte, nc), lowat: make([]int, nc)}
+	t := &TCP{rank: rank, n: n, ackOut: make([][4]byte, nc), ackIn: make([][4]byte, nc), recvLowat: o.RecvLowat, lowat: make([]int, nc)}
 	if n < 2 {
 		return t, nil
 	}
@@ -252,17 +259,20 @@ func (t *TCP) Send(ch int, b []byte) error {
 
 // Recv reads len(b) bytes from the left neighbour on channel ch.
 //
-// Before each read it sets the socket's receive low-water mark
-// (SO_RCVLOWAT) to the bytes still missing (at most maxRecvLowat), so
-// that the kernel wakes the reader once the rest of the chunk is there
-// instead of at every arriving segment. Fewer wakeups and larger copies
-// are what let bench/mycroft-busbw.sh reach iperf3's rate on links bound
-// by the CPU. The mark never exceeds what is missing: the sender may
-// send nothing more until this chunk is acknowledged, and a reader
-// waiting for bytes that will not come would hang. The kernel still
-// wakes the reader early when the receive window or memory runs short.
+// With TCPOptions.RecvLowat, before each read it sets the socket's
+// receive low-water mark (SO_RCVLOWAT) to the bytes still missing (at
+// most maxRecvLowat), so that the kernel wakes the reader once the rest
+// of the chunk is there instead of at every arriving segment. The mark
+// never exceeds what is missing: the sender may send nothing more until
+// this chunk is acknowledged, and a reader waiting for bytes that will
+// not come would hang. The kernel still wakes the reader early when the
+// receive window or memory runs short.
 func (t *TCP) Recv(ch int, b []byte) error {
 	c := t.left[ch]
+	if !t.recvLowat {
+		_, err := io.ReadFull(c, b)
+		return err
+	}
 	for len(b) > 0 {
 		if err := t.setLowat(ch, min(len(b), maxRecvLowat)); err != nil {
 			return err

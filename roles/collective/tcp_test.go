@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -21,9 +22,14 @@ import (
 // tcpRing connects n ranks on loopback with nc channels each.
 func tcpRing(tb testing.TB, n, nc int) []*TCP {
 	tb.Helper()
+	return tcpRingWith(tb, n, TCPOptions{Channels: nc})
+}
+
+// tcpRingWith connects n ranks on loopback with options o.
+func tcpRingWith(tb testing.TB, n int, o TCPOptions) []*TCP {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	o := TCPOptions{Channels: nc}
 	lns := make([]*net.TCPListener, n)
 	for r := range n {
 		ln, err := Listen(ctx, "127.0.0.1:0", o)
@@ -167,9 +173,15 @@ func settleGoroutines(t *testing.T, want int) {
 }
 
 func TestAllReduceTCP(t *testing.T) {
+	for _, lowat := range []bool{false, true} {
+		t.Run(fmt.Sprintf("recv_lowat=%v", lowat), func(t *testing.T) { testAllReduceTCP(t, lowat) })
+	}
+}
+
+func testAllReduceTCP(t *testing.T, lowat bool) {
 	before := runtime.NumGoroutine()
 	const n, nc, l, ops = 4, 2, 100_003, 3
-	ts := tcpRing(t, n, nc)
+	ts := tcpRingWith(t, n, TCPOptions{Channels: nc, RecvLowat: lowat})
 	bufs := make([]*syncBuf, n)
 	trs := make([]*Tracer, n)
 	for r := range n {
@@ -416,12 +428,12 @@ func TestConnectRejectsWrongPeer(t *testing.T) {
 	settleGoroutines(t, before)
 }
 
-// Recv raises the socket's receive low-water mark to the bytes it still
-// needs; it must lower it again as they arrive, or a chunk whose last
-// bytes are fewer than the mark (the sender then waits for an
+// With RecvLowat, Recv raises the socket's receive low-water mark to the
+// bytes it still needs; it must lower it again as they arrive, or a chunk
+// whose last bytes are fewer than the mark (the sender then waits for an
 // acknowledgement and sends nothing more) would never wake the reader.
 func TestRecvWakesForTheLastBytes(t *testing.T) {
-	ts := tcpRing(t, 2, 1)
+	ts := tcpRingWith(t, 2, TCPOptions{Channels: 1, RecvLowat: true})
 	defer closeAll(ts)
 	recv := func(n int) ([]byte, error) {
 		b := make([]byte, n)

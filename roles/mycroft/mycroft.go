@@ -27,7 +27,11 @@
 // outside the timed phases: iter_ms = compute_ms + allreduce_ms. The loop
 // ends after iterations iterations (0: until the instance is stopped).
 // Bandwidths follow nccl-tests: algbw = size/allreduce time, busbw = algbw
-// * 2(ranks-1)/ranks, both in GB/s (1e9 bytes per second).
+// * 2(ranks-1)/ranks, both in GB/s (1e9 bytes per second). recv_lowat
+// (off by default) sets collective.TCPOptions.RecvLowat: each receive
+// wakes once per chunk, which raises the bus bandwidth of ranks that
+// stream with CPUs to themselves and, measured on 2 cores shared by 8
+// computing ranks, stretches the slower collectives (docs/benchmarks.md).
 //
 // Stopping. SIGTERM (ctx) cancels the AllReduce in flight, which aborts the
 // connections. A neighbour that was stopped first shows up as a ring error
@@ -85,6 +89,7 @@ type Params struct {
 	Iterations     int           `param:"iterations" help:"iterations to run (0: until the instance is stopped)"`
 	Channels       int           `param:"channels" help:"parallel TCP connections to each neighbour"`
 	Chunk          int           `param:"chunk" help:"largest chunk in bytes that the ring moves at once"`
+	RecvLowat      bool          `param:"recv_lowat" help:"wake the receiver once per chunk (SO_RCVLOWAT) instead of at every arriving segment: more bandwidth when each rank streams with CPUs to itself, more jitter when ranks share CPUs and compute"`
 	Trace          bool          `param:"trace" help:"write Mycroft-style trace records to trace.jsonl"`
 	TraceInterval  time.Duration `param:"trace_interval" help:"period of the per-channel state snapshots while an AllReduce is in flight (0: completion records only)"`
 	TracePort      int           `param:"trace_port" help:"TCP port serving the trace records live to the mycroft-analyzer role (0: none)"`
@@ -234,7 +239,7 @@ func run(ctx context.Context, env *roles.Env, params any) error {
 	}
 	m := newMetrics(env.Metrics)
 	nc := p.Channels
-	tcpo := collective.TCPOptions{Channels: nc}
+	tcpo := collective.TCPOptions{Channels: nc, RecvLowat: p.RecvLowat}
 	ln, err := collective.Listen(ctx, net.JoinHostPort("", strconv.Itoa(p.Port)), tcpo)
 	if err != nil {
 		return fmt.Errorf("mycroft: %w", err)
