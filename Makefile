@@ -64,6 +64,7 @@ bench: build deps-bench containerlab
 	bench/clab-deploy.sh
 	bench/mycroft-busbw.sh
 	bench/mycroft-trace-overhead.sh
+	bench/mycroft-recv-lowat.sh
 	bench/remote-deploy.sh
 
 clean:
