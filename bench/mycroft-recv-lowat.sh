@@ -33,7 +33,7 @@ cleanup() {
 trap cleanup EXIT
 [ "$(id -u)" = 0 ] || { echo "bench: needs root" >&2; exit 2; }
 command -v jq >/dev/null || { echo "bench: jq missing" >&2; exit 2; }
-"$tbctl" role describe mycroft 2>/dev/null | grep -q recv_lowat || { echo "bench: $tbctl has no mycroft role with recv_lowat" >&2; exit 2; }
+{ "$tbctl" role describe mycroft 2>/dev/null || true; } | grep recv_lowat >/dev/null || { echo "bench: $tbctl has no mycroft role with recv_lowat" >&2; exit 2; }
 
 # exp LOWAT: the experiment.
 exp() {
