@@ -21,6 +21,16 @@ func TestMycroftDiagnosisShort(t *testing.T) {
 	out := t.TempDir()
 	stdout, stderr, code := cli(t, "", nil, "run", "../../experiments/mycroft-diagnosis.yaml", "--out", out,
 		"--set", "repetitions=1")
+	if code != 0 {
+		// The run directory goes with the test's; keep the analyzer's
+		// scores (one row per fault and per false alarm) in the log.
+		scores, _ := filepath.Glob(filepath.Join(out, "mycroft-diagnosis", "*", "roles", "analyzer", "score.json"))
+		for _, f := range scores {
+			if b, err := os.ReadFile(f); err == nil {
+				t.Logf("%s:\n%s", f, b)
+			}
+		}
+	}
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
 	dir := runDir(t, out, "mycroft-diagnosis")
 
