@@ -94,9 +94,8 @@ type TCP struct {
 	rank, n     int
 	right, left []*net.TCPConn
 	ackOut      [][4]byte // per channel, used by the receiving goroutine
-	recvLowat   bool
-	lowat       []int     // per channel, SO_RCVLOWAT last set on left[ch]; used by the receiving goroutine
 	ackIn       [][4]byte // per channel, used by the acknowledgement reader
+	lowat       []int     // with RecvLowat, per channel, SO_RCVLOWAT last set on left[ch] (used by the receiving goroutine); else nil
 	closeOnce   sync.Once
 }
 
@@ -106,7 +105,10 @@ type TCP struct {
 // each hello. It returns once all 2*Channels connections are up.
 func Connect(ctx context.Context, ln *net.TCPListener, rank, n int, rightAddr string, o TCPOptions) (*TCP, error) {
 	nc := max(1, o.Channels)
-	t := &TCP{rank: rank, n: n, ackOut: make([][4]byte, nc), ackIn: make([][4]byte, nc), recvLowat: o.RecvLowat, lowat: make([]int, nc)}
+	t := &TCP{rank: rank, n: n, ackOut: make([][4]byte, nc), ackIn: make([][4]byte, nc)}
+	if o.RecvLowat {
+		t.lowat = make([]int, nc)
+	}
 	if n < 2 {
 		return t, nil
 	}
@@ -269,7 +271,7 @@ func (t *TCP) Send(ch int, b []byte) error {
 // receive window or memory runs short.
 func (t *TCP) Recv(ch int, b []byte) error {
 	c := t.left[ch]
-	if !t.recvLowat {
+	if t.lowat == nil {
 		_, err := io.ReadFull(c, b)
 		return err
 	}
